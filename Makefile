@@ -1,0 +1,46 @@
+# perfrun — see README.md. Every tool the targets need is installed by
+# scripts/deps.sh (Debian packages) or built here from the Go module proxy, pinned.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+TOOLS := $(BIN)/tools
+STATICCHECK_VERSION := v0.8.2
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+
+# The reference system's programs and the CLI.
+PROGRAMS := listener worker controller migrate
+
+.PHONY: all build test test-unit fuzz lint deps bench clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./system/cmd/,$(PROGRAMS))
+
+# deps installs what the tests need from Debian when it is missing.
+deps:
+	bash scripts/deps.sh
+
+# test is what CI runs (.ci/run): unit and integration tests against real
+# redis-server processes, then a short seeded fuzz run.
+test: build
+	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=20s
+
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./system/apisonator -run '^$$' -fuzz '^FuzzParseTransaction$$' -fuzztime $(FUZZTIME)
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(TOOLS)/benchstat:
+	GOBIN=$(TOOLS) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+lint: $(TOOLS)/staticcheck
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# deps.sh installs, from Debian's packages, what perfrun's tests need and the
+# machine lacks. Idempotent: installs nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-benchmark >/dev/null || need+=(redis-tools)
+command -v wrk >/dev/null || need+=(wrk)
+
+if ((${#need[@]})); then
+	if [[ $(id -u) != 0 ]]; then
+		echo "deps.sh: missing ${need[*]} and not root; install them with apt-get" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "deps.sh: ok (redis-server $(redis-server --version | awk '{print $3}'))"
