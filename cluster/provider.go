@@ -1,0 +1,34 @@
+// Package cluster says where a run's Kubernetes comes from. Providers (the
+// embedded local cluster, kind, any kubeconfig) sit behind one small
+// interface, as in sigs.k8s.io/kind.
+package cluster
+
+import (
+	"context"
+	"io"
+)
+
+// Provider gives a run a cluster to deploy to.
+type Provider interface {
+	// Name is the provider's name as flags and scenarios spell it.
+	Name() string
+	// Ensure makes sure the cluster is there (starting it when the provider
+	// can) and says how to reach it. Progress goes to log.
+	Ensure(ctx context.Context, log io.Writer) (*Access, error)
+	// LoadImages makes image tarballs (OCI/docker archives) available to the
+	// cluster's nodes, for providers without a registry.
+	LoadImages(ctx context.Context, tarballs []string) error
+}
+
+// Access is how the harness reaches a cluster and its Prometheus.
+type Access struct {
+	// Kubeconfig is the path of a kubeconfig for the cluster.
+	Kubeconfig string
+	// PrometheusURL is the base URL of the Prometheus that scrapes the
+	// cluster and accepts k6's remote write (empty if the provider has none;
+	// the run then deploys one from fixtures/).
+	PrometheusURL string
+	// PodsReachable says pod IPs are routable from this machine, so k6 can run
+	// here as a local process instead of a Job in the cluster.
+	PodsReachable bool
+}
