@@ -7,6 +7,8 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v wrk >/dev/null || need+=(wrk)
+# prometheus: the assertions' integration tests evaluate PromQL on a real one.
+command -v prometheus >/dev/null || need+=(prometheus)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) != 0 ]]; then
