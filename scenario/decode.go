@@ -1,0 +1,268 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FieldError is one problem with a scenario, at a field path such as
+// spec.chaos[0].podKill.count.
+type FieldError struct {
+	Path string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (e FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+}
+
+// Errors is every problem found, so that a user fixes a file in one pass.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	if len(es) == 1 {
+		return "invalid scenario: " + lines[0]
+	}
+	return fmt.Sprintf("invalid scenario (%d problems):\n  %s", len(es), strings.Join(lines, "\n  "))
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Render substitutes ${NAME} and ${NAME:-default} from vars, so one file can
+// serve several runs (perfrun run --set RATE=500). It uses ${} rather than
+// Go templates so that the assertions' {{.start}} pass through untouched.
+// A reference with no value and no default is an error naming it.
+func Render(src []byte, vars map[string]string) ([]byte, error) {
+	var missing []string
+	out := varRef.ReplaceAllFunc(src, func(m []byte) []byte {
+		sub := varRef.FindSubmatch(m)
+		name := string(sub[1])
+		if v, ok := vars[name]; ok {
+			return []byte(v)
+		}
+		if sub[2] != nil {
+			return sub[3]
+		}
+		missing = append(missing, name)
+		return m
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("scenario variable(s) %s not set and without default (set with --set NAME=VALUE)", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// Decode reads a scenario strictly: unknown fields and values of the wrong
+// type are errors naming their path, all of them at once. It does not apply
+// defaults or validate; LoadFile does the whole chain.
+func Decode(data []byte) (*Scenario, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("parsing scenario YAML: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, errors.New("parsing scenario YAML: more than one document; a scenario file holds one")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	var errs Errors
+	checkNode(root, reflect.TypeFor[Scenario](), "", &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	s := &Scenario{}
+	if err := root.Decode(s); err != nil {
+		// checkNode has seen every field; this is a backstop.
+		return nil, fmt.Errorf("decoding scenario: %w", err)
+	}
+	return s, nil
+}
+
+// LoadFile reads, renders, decodes, defaults and validates a scenario file.
+func LoadFile(path string, vars map[string]string) (*Scenario, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	return Parse(raw, vars)
+}
+
+// Parse is Load on bytes.
+func Parse(raw []byte, vars map[string]string) (*Scenario, error) {
+	data, err := Render(raw, vars)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	SetDefaults(s)
+	if errs := Validate(s); len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+// checkNode walks the YAML against the Go type, reporting unknown fields,
+// duplicate keys and scalars that do not fit, each with its path.
+func checkNode(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
+	bad := func(msg string, args ...any) {
+		*errs = append(*errs, FieldError{Path: pathOrRoot(path), Line: n.Line, Msg: fmt.Sprintf(msg, args...)})
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == durationType {
+		if n.Kind != yaml.ScalarNode {
+			bad("want a duration such as 30s, got %s", kindName(n))
+			return
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			bad("want a duration such as 30s or 2m, got %q", n.Value)
+		} else if strings.HasPrefix(n.Value, "-") {
+			bad("duration must not be negative, got %q", n.Value)
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			bad("want a mapping, got %s", kindName(n))
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Msg: "duplicate field"})
+				continue
+			}
+			seen[k.Value] = true
+			f, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Msg: fmt.Sprintf("unknown field (known: %s)", strings.Join(names, ", "))})
+				continue
+			}
+			checkNode(v, f.Type, p, errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			bad("want a mapping, got %s", kindName(n))
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Msg: "duplicate key"})
+				continue
+			}
+			seen[k.Value] = true
+			checkNode(v, t.Elem(), p, errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			bad("want a list, got %s", kindName(n))
+			return
+		}
+		for i, c := range n.Content {
+			checkNode(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			bad("want a string, got %s", kindName(n))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n.Kind != yaml.ScalarNode {
+			bad("want an integer, got %s", kindName(n))
+			return
+		}
+		if _, err := strconv.ParseInt(n.Value, 10, t.Bits()); err != nil {
+			bad("want an integer, got %q", n.Value)
+		}
+	case reflect.Float32, reflect.Float64:
+		if n.Kind != yaml.ScalarNode {
+			bad("want a number, got %s", kindName(n))
+			return
+		}
+		if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
+			bad("want a number, got %q", n.Value)
+		}
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+			bad("want true or false, got %s", kindName(n))
+		}
+	}
+}
+
+func pathOrRoot(p string) string {
+	if p == "" {
+		return "(document)"
+	}
+	return p
+}

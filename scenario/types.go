@@ -1,0 +1,282 @@
+// Package scenario is the model of one perfrun run: the versioned YAML schema
+// (apiVersion perfrun/v1, kind Scenario), its strict decoding, its defaults
+// and its validation. A scenario says everything about a run: the system to
+// deploy, the load, the chaos timeline and the assertions that decide it.
+package scenario
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The schema this package reads.
+const (
+	APIVersion = "perfrun/v1"
+	Kind       = "Scenario"
+)
+
+// Scenario is one run, as the file says it.
+type Scenario struct {
+	APIVersion string   `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string   `yaml:"kind" json:"kind"`
+	Metadata   Metadata `yaml:"metadata" json:"metadata"`
+	Spec       Spec     `yaml:"spec" json:"spec"`
+}
+
+// Metadata names the scenario.
+type Metadata struct {
+	Name        string            `yaml:"name" json:"name"`
+	Description string            `yaml:"description,omitempty" json:"description,omitempty"`
+	Labels      map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+}
+
+// Spec is what the run does.
+type Spec struct {
+	System     System      `yaml:"system" json:"system"`
+	Load       Load        `yaml:"load" json:"load"`
+	Drain      Drain       `yaml:"drain" json:"drain"`
+	Chaos      []Action    `yaml:"chaos,omitempty" json:"chaos,omitempty"`
+	Assertions []Assertion `yaml:"assertions,omitempty" json:"assertions,omitempty"`
+}
+
+// System is what gets deployed: a kustomize overlay and per-component
+// changes applied to its rendered objects.
+type System struct {
+	// Overlay is a kustomize directory, relative to the repository root and
+	// under fixtures/.
+	Overlay string `yaml:"overlay" json:"overlay"`
+	// Namespace overrides the per-run namespace (perfrun-NAME-RUNID).
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	// ReadyTimeout bounds the wait for every pod to be Ready.
+	ReadyTimeout Duration `yaml:"readyTimeout,omitempty" json:"readyTimeout,omitempty"`
+	// Components are keyed by workload name (Deployment or StatefulSet).
+	Components map[string]Component `yaml:"components,omitempty" json:"components,omitempty"`
+}
+
+// Component changes one workload of the overlay.
+type Component struct {
+	Replicas *int32            `yaml:"replicas,omitempty" json:"replicas,omitempty"`
+	Image    string            `yaml:"image,omitempty" json:"image,omitempty"`
+	Args     []string          `yaml:"args,omitempty" json:"args,omitempty"`
+	Env      map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+}
+
+// Load runners.
+const (
+	RunnerAuto  = "auto"
+	RunnerLocal = "local"
+	RunnerJob   = "job"
+)
+
+// Load is the k6 run.
+type Load struct {
+	// Script is a k6 script relative to the repository root, under fixtures/load/.
+	Script string `yaml:"script" json:"script"`
+	// Duration is how long the load runs; the script gets it as DURATION.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// Env is passed to k6 (-e KEY=VALUE).
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Runner says where k6 runs: auto (local when pods are reachable, else a
+	// Job), local or job.
+	Runner string `yaml:"runner,omitempty" json:"runner,omitempty"`
+	// Target is the Service k6 aims at (TARGET=http://SERVICE.NS:PORT).
+	Target Target `yaml:"target,omitempty" json:"target,omitempty"`
+	// Thresholds, when true (the default), makes every k6 threshold an assertion.
+	Thresholds *bool `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
+	// Timeout bounds the k6 process beyond Duration (setup, teardown, grace).
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// Target is a Service and port of the deployed system.
+type Target struct {
+	Service string `yaml:"service,omitempty" json:"service,omitempty"`
+	Port    int32  `yaml:"port,omitempty" json:"port,omitempty"`
+}
+
+// Drain is the wait after load for the system to finish its queued work.
+type Drain struct {
+	// Query is PromQL whose value must reach 0 (e.g. the queue depth).
+	Query string `yaml:"query,omitempty" json:"query,omitempty"`
+	// Timeout bounds the wait; a drain that times out is recorded, not fatal:
+	// the assertions say what it cost.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Settle is a pause after the query reads 0 (or when there is no query),
+	// so that the last scrape sees the final counters.
+	Settle Duration `yaml:"settle,omitempty" json:"settle,omitempty"`
+}
+
+// Action is one chaos event at an offset from load start. Exactly one of
+// its kinds is set.
+type Action struct {
+	// Name is an identifier ([A-Za-z_][A-Za-z0-9_]*) so that assertions can
+	// write {{.chaos.NAME.start}}.
+	Name    string   `yaml:"name" json:"name"`
+	At      Duration `yaml:"at" json:"at"`
+	PodKill *PodKill `yaml:"podKill,omitempty" json:"podKill,omitempty"`
+	Upgrade *Upgrade `yaml:"upgrade,omitempty" json:"upgrade,omitempty"`
+}
+
+// PodKill deletes pods of a component. One of Count, Ordinal, Percent.
+type PodKill struct {
+	Component string `yaml:"component" json:"component"`
+	Count     *int   `yaml:"count,omitempty" json:"count,omitempty"`
+	Ordinal   *int   `yaml:"ordinal,omitempty" json:"ordinal,omitempty"`
+	Percent   *int   `yaml:"percent,omitempty" json:"percent,omitempty"`
+	// GracePeriod is the pod's termination grace (0 = kill at once).
+	GracePeriod *Duration `yaml:"gracePeriod,omitempty" json:"gracePeriod,omitempty"`
+	// Seed makes the random pick reproducible (default: the run's seed).
+	Seed *int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+}
+
+// Migration timing relative to the rolling update.
+const (
+	MigrateBefore = "before"
+	MigrateDuring = "during"
+	MigrateAfter  = "after"
+)
+
+// Upgrade rolls components to other images (and/or changed args/env), with
+// an optional migration Job.
+type Upgrade struct {
+	// Components maps a workload name to its new settings.
+	Components map[string]Component `yaml:"components" json:"components"`
+	Migration  *Migration           `yaml:"migration,omitempty" json:"migration,omitempty"`
+	// Timeout bounds the whole upgrade (rollout and migration).
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// Migration is a Job run as part of an upgrade.
+type Migration struct {
+	When    string            `yaml:"when" json:"when"`
+	Image   string            `yaml:"image" json:"image"`
+	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
+	Args    []string          `yaml:"args,omitempty" json:"args,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+}
+
+// Assertion decides part of the verdict. Either Query (with Op and Bound)
+// or exactly one ready-made kind is set.
+type Assertion struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+
+	// Query is PromQL, a Go template over the run ({{.start}}, {{.end}},
+	// {{.duration}}, {{.namespace}}, {{.testid}}, {{.chaos.NAME.start}}...).
+	Query string `yaml:"query,omitempty" json:"query,omitempty"`
+	// Op compares the query's value with Bound: < <= > >= == !=.
+	Op    string   `yaml:"op,omitempty" json:"op,omitempty"`
+	Bound *float64 `yaml:"bound,omitempty" json:"bound,omitempty"`
+	// Range, when set, evaluates over a range and reduces it to one value;
+	// otherwise the query is instant at the end of the load.
+	Range *Range `yaml:"range,omitempty" json:"range,omitempty"`
+
+	Throughput       *Throughput       `yaml:"throughput,omitempty" json:"throughput,omitempty"`
+	EvenDistribution *EvenDistribution `yaml:"evenDistribution,omitempty" json:"evenDistribution,omitempty"`
+	Disruption       *Disruption       `yaml:"disruption,omitempty" json:"disruption,omitempty"`
+	NoLoss           *NoLoss           `yaml:"noLoss,omitempty" json:"noLoss,omitempty"`
+}
+
+// Reducers of a range.
+var Reducers = []string{"max", "min", "avg", "last", "first"}
+
+// Range is a range evaluation: from start+Skip to end every Step.
+type Range struct {
+	Step   Duration `yaml:"step,omitempty" json:"step,omitempty"`
+	Skip   Duration `yaml:"skip,omitempty" json:"skip,omitempty"`
+	Reduce string   `yaml:"reduce,omitempty" json:"reduce,omitempty"`
+}
+
+// Throughput: the rate of successful requests over the steady window ≥ Floor.
+type Throughput struct {
+	Floor float64 `yaml:"floor" json:"floor"`
+	// Selector is the series counted (default: the listener's 2xx authrep
+	// and authorize answers in the run's namespace).
+	Selector string `yaml:"selector,omitempty" json:"selector,omitempty"`
+	// Skip leaves the warm-up out of the window.
+	Skip Duration `yaml:"skip,omitempty" json:"skip,omitempty"`
+}
+
+// EvenDistribution: max/mean over pods of a per-pod counter ≤ Max.
+type EvenDistribution struct {
+	Max float64 `yaml:"max" json:"max"`
+	// Metric is a counter with a pod label (default
+	// perfrun_controller_reconciles_total); Gauge says it is a gauge (e.g.
+	// perfrun_controller_buckets_held) read at the end instead of increased.
+	Metric string `yaml:"metric,omitempty" json:"metric,omitempty"`
+	Gauge  bool   `yaml:"gauge,omitempty" json:"gauge,omitempty"`
+	By     string `yaml:"by,omitempty" json:"by,omitempty"`
+}
+
+// Disruption: the share of items whose reconcile missed its deadline from a
+// chaos action's start to the end of load ≤ 1/replicas + tolerance.
+type Disruption struct {
+	// Chaos names the action (a podKill) whose window is measured.
+	Chaos string `yaml:"chaos" json:"chaos"`
+	// Replicas of the killed component (default: from spec.system).
+	Replicas  int32   `yaml:"replicas,omitempty" json:"replicas,omitempty"`
+	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	// Deadline is the latency histogram bucket (le) an item must make.
+	Deadline string `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	// Histogram is the latency histogram's name without _bucket (default
+	// perfrun_controller_reconcile_latency_seconds).
+	Histogram string `yaml:"histogram,omitempty" json:"histogram,omitempty"`
+}
+
+// NoLoss: k6's accepted hits equal the system's usage totals after draining.
+type NoLoss struct {
+	// Service is the service id the load reports to.
+	Service string `yaml:"service" json:"service"`
+	// Apps is how many applications the load used, with ids AppPrefix0..N-1.
+	Apps      int    `yaml:"apps" json:"apps"`
+	AppPrefix string `yaml:"appPrefix,omitempty" json:"appPrefix,omitempty"`
+	// Metric is the usage metric read back (default hits).
+	Metric string `yaml:"metric,omitempty" json:"metric,omitempty"`
+	// K6Metric is k6's counter of accepted hits (default hits_accepted).
+	K6Metric string `yaml:"k6Metric,omitempty" json:"k6Metric,omitempty"`
+	// Tolerance is how many hits may differ (default 0: exactly once).
+	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	// Listener is the Service serving the internal API (default listener:3000).
+	Listener Target `yaml:"listener,omitempty" json:"listener,omitempty"`
+}
+
+// Duration is a time.Duration written as "30s", "2m".
+type Duration struct{ time.Duration }
+
+// D makes a Duration.
+func D(d time.Duration) Duration { return Duration{d} }
+
+// UnmarshalYAML reads "30s" (or 0).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", n.Value, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes "30s".
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// MarshalJSON writes "30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads "30s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// IsZero lets omitempty drop unset durations.
+func (d Duration) IsZero() bool { return d.Duration == 0 }

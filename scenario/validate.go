@@ -1,0 +1,435 @@
+package scenario
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults for what a scenario leaves out.
+const (
+	DefaultReadyTimeout   = 3 * time.Minute
+	DefaultLoadTimeout    = 2 * time.Minute
+	DefaultDrainTimeout   = 2 * time.Minute
+	DefaultDrainSettle    = 10 * time.Second
+	DefaultUpgradeTimeout = 5 * time.Minute
+	DefaultRangeStep      = 5 * time.Second
+	DefaultTargetService  = "listener"
+	DefaultTargetPort     = 3000
+)
+
+// SetDefaults fills what the file leaves out. Validate runs after it.
+func SetDefaults(s *Scenario) {
+	sp := &s.Spec
+	if sp.System.ReadyTimeout.Duration == 0 {
+		sp.System.ReadyTimeout = D(DefaultReadyTimeout)
+	}
+	if sp.Load.Runner == "" {
+		sp.Load.Runner = RunnerAuto
+	}
+	if sp.Load.Thresholds == nil {
+		t := true
+		sp.Load.Thresholds = &t
+	}
+	if sp.Load.Timeout.Duration == 0 {
+		sp.Load.Timeout = D(DefaultLoadTimeout)
+	}
+	defTarget(&sp.Load.Target)
+	if sp.Drain.Timeout.Duration == 0 {
+		sp.Drain.Timeout = D(DefaultDrainTimeout)
+	}
+	if sp.Drain.Settle.Duration == 0 {
+		sp.Drain.Settle = D(DefaultDrainSettle)
+	}
+	for i := range sp.Chaos {
+		a := &sp.Chaos[i]
+		if k := a.PodKill; k != nil {
+			if k.Count == nil && k.Ordinal == nil && k.Percent == nil {
+				one := 1
+				k.Count = &one
+			}
+			if k.GracePeriod == nil {
+				zero := D(0)
+				k.GracePeriod = &zero
+			}
+		}
+		if u := a.Upgrade; u != nil && u.Timeout.Duration == 0 {
+			u.Timeout = D(DefaultUpgradeTimeout)
+		}
+	}
+	for i := range sp.Assertions {
+		a := &sp.Assertions[i]
+		if r := a.Range; r != nil {
+			if r.Step.Duration == 0 {
+				r.Step = D(DefaultRangeStep)
+			}
+			if r.Reduce == "" {
+				r.Reduce = "max"
+			}
+		}
+		if d := a.Disruption; d != nil && d.Replicas == 0 {
+			d.Replicas = s.killedReplicas(d.Chaos)
+		}
+		if n := a.NoLoss; n != nil {
+			if n.AppPrefix == "" {
+				n.AppPrefix = "app-"
+			}
+			if n.Metric == "" {
+				n.Metric = "hits"
+			}
+			if n.K6Metric == "" {
+				n.K6Metric = "hits_accepted"
+			}
+			defTarget(&n.Listener)
+		}
+	}
+}
+
+func defTarget(t *Target) {
+	if t.Service == "" {
+		t.Service = DefaultTargetService
+	}
+	if t.Port == 0 {
+		t.Port = DefaultTargetPort
+	}
+}
+
+// killedReplicas is the replicas of the component a podKill action named
+// chaos kills, when the scenario sets them; 0 otherwise.
+func (s *Scenario) killedReplicas(chaos string) int32 {
+	for _, a := range s.Spec.Chaos {
+		if a.Name == chaos && a.PodKill != nil {
+			if c, ok := s.Spec.System.Components[a.PodKill.Component]; ok && c.Replicas != nil {
+				return *c.Replicas
+			}
+		}
+	}
+	return 0
+}
+
+var (
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	assertName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// Ops are the comparisons an assertion may use.
+	Ops = []string{"<", "<=", ">", ">=", "==", "!="}
+)
+
+// MaxNameLen keeps perfrun-NAME-RUNID within a namespace's 63 characters.
+const MaxNameLen = 40
+
+// Validate returns every problem of a defaulted scenario, each naming its
+// field path; nil when it is good to run.
+func Validate(s *Scenario) Errors {
+	v := &validator{}
+	if s.APIVersion != APIVersion {
+		v.add("apiVersion", "want %q, got %q", APIVersion, s.APIVersion)
+	}
+	if s.Kind != Kind {
+		v.add("kind", "want %q, got %q", Kind, s.Kind)
+	}
+	switch name := s.Metadata.Name; {
+	case name == "":
+		v.add("metadata.name", "required")
+	case len(name) > MaxNameLen || !dnsLabel.MatchString(name):
+		v.add("metadata.name", "must be a DNS label (lowercase letters, digits, '-') of at most %d characters, got %q", MaxNameLen, name)
+	}
+	v.system(&s.Spec.System)
+	v.load(&s.Spec.Load)
+	actions := v.chaos(s)
+	if q := s.Spec.Drain.Query; q != "" {
+		if _, err := Expand(q, sampleWindow(s)); err != nil {
+			v.add("spec.drain.query", "%v", err)
+		}
+	}
+	v.assertions(s, actions)
+	return v.errs
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(p, msg string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: p, Msg: fmt.Sprintf(msg, args...)})
+}
+
+// relPath checks a repository-relative path under dir.
+func (v *validator) relPath(p, field, dir string) {
+	switch {
+	case field == "":
+	case path.IsAbs(field):
+		v.add(p, "must be relative to the repository root, got %q", field)
+	case path.Clean(field) != strings.TrimSuffix(field, "/") || strings.HasPrefix(path.Clean(field), ".."):
+		v.add(p, "must be a clean path without '..', got %q", field)
+	case !strings.HasPrefix(path.Clean(field)+"/", dir):
+		v.add(p, "must be under %s, got %q", dir, field)
+	}
+}
+
+func (v *validator) component(p string, c Component) {
+	if c.Replicas != nil && *c.Replicas < 0 {
+		v.add(p+".replicas", "must be ≥ 0, got %d", *c.Replicas)
+	}
+	for k := range c.Env {
+		if !envName.MatchString(k) {
+			v.add(p+".env."+k, "not a valid environment variable name")
+		}
+	}
+}
+
+func (v *validator) system(sys *System) {
+	if sys.Overlay == "" {
+		v.add("spec.system.overlay", "required (a kustomize directory under fixtures/)")
+	}
+	v.relPath("spec.system.overlay", sys.Overlay, "fixtures/")
+	if sys.Namespace != "" && (len(sys.Namespace) > 63 || !dnsLabel.MatchString(sys.Namespace)) {
+		v.add("spec.system.namespace", "must be a DNS label, got %q", sys.Namespace)
+	}
+	for _, name := range sortedKeys(sys.Components) {
+		p := "spec.system.components." + name
+		if !dnsLabel.MatchString(name) {
+			v.add(p, "component name must be a DNS label (the workload's name)")
+		}
+		v.component(p, sys.Components[name])
+	}
+}
+
+func (v *validator) load(l *Load) {
+	switch {
+	case l.Script == "":
+		v.add("spec.load.script", "required (a k6 script under fixtures/load/)")
+	case !strings.HasSuffix(l.Script, ".js"):
+		v.add("spec.load.script", "must be a .js k6 script, got %q", l.Script)
+	}
+	v.relPath("spec.load.script", l.Script, "fixtures/load/")
+	if l.Duration.Duration <= 0 {
+		v.add("spec.load.duration", "required and > 0 (e.g. 60s)")
+	}
+	if !slices.Contains([]string{RunnerAuto, RunnerLocal, RunnerJob}, l.Runner) {
+		v.add("spec.load.runner", "must be auto, local or job, got %q", l.Runner)
+	}
+	for k := range l.Env {
+		if !envName.MatchString(k) {
+			v.add("spec.load.env."+k, "not a valid environment variable name")
+		}
+	}
+	v.target("spec.load.target", l.Target)
+}
+
+func (v *validator) target(p string, t Target) {
+	if !dnsLabel.MatchString(t.Service) {
+		v.add(p+".service", "must be a Service name (DNS label), got %q", t.Service)
+	}
+	if t.Port < 1 || t.Port > 65535 {
+		v.add(p+".port", "must be 1..65535, got %d", t.Port)
+	}
+}
+
+// chaos validates the timeline and returns the actions by name.
+func (v *validator) chaos(s *Scenario) map[string]*Action {
+	byName := map[string]*Action{}
+	for i := range s.Spec.Chaos {
+		a := &s.Spec.Chaos[i]
+		p := fmt.Sprintf("spec.chaos[%d]", i)
+		switch {
+		case a.Name == "":
+			v.add(p+".name", "required")
+		case !identifier.MatchString(a.Name):
+			v.add(p+".name", "must be an identifier ([A-Za-z_][A-Za-z0-9_]*) so queries can write {{.chaos.%s.start}}, got %q", a.Name, a.Name)
+		case byName[a.Name] != nil:
+			v.add(p+".name", "duplicate action name %q", a.Name)
+		default:
+			byName[a.Name] = a
+		}
+		if a.At.Duration >= s.Spec.Load.Duration.Duration && s.Spec.Load.Duration.Duration > 0 {
+			v.add(p+".at", "must be before the load ends (%s), got %s", s.Spec.Load.Duration, a.At)
+		}
+		kinds := 0
+		if a.PodKill != nil {
+			kinds++
+			v.podKill(p+".podKill", a.PodKill)
+		}
+		if a.Upgrade != nil {
+			kinds++
+			v.upgrade(p+".upgrade", a.Upgrade)
+		}
+		if kinds != 1 {
+			v.add(p, "exactly one of podKill, upgrade must be set, got %d", kinds)
+		}
+	}
+	return byName
+}
+
+func (v *validator) podKill(p string, k *PodKill) {
+	if k.Component == "" {
+		v.add(p+".component", "required")
+	} else if !dnsLabel.MatchString(k.Component) {
+		v.add(p+".component", "must be a workload name (DNS label), got %q", k.Component)
+	}
+	set := 0
+	if k.Count != nil {
+		set++
+		if *k.Count < 1 {
+			v.add(p+".count", "must be ≥ 1, got %d", *k.Count)
+		}
+	}
+	if k.Ordinal != nil {
+		set++
+		if *k.Ordinal < 0 {
+			v.add(p+".ordinal", "must be ≥ 0, got %d", *k.Ordinal)
+		}
+	}
+	if k.Percent != nil {
+		set++
+		if *k.Percent < 1 || *k.Percent > 100 {
+			v.add(p+".percent", "must be 1..100, got %d", *k.Percent)
+		}
+	}
+	if set > 1 {
+		v.add(p, "at most one of count, ordinal, percent may be set")
+	}
+}
+
+func (v *validator) upgrade(p string, u *Upgrade) {
+	if len(u.Components) == 0 {
+		v.add(p+".components", "required: at least one component to roll")
+	}
+	for _, name := range sortedKeys(u.Components) {
+		c := u.Components[name]
+		cp := p + ".components." + name
+		if !dnsLabel.MatchString(name) {
+			v.add(cp, "component name must be a DNS label (the workload's name)")
+		}
+		if c.Image == "" && c.Args == nil && c.Env == nil && c.Replicas == nil {
+			v.add(cp, "nothing to change: set image, args, env or replicas")
+		}
+		v.component(cp, c)
+	}
+	if m := u.Migration; m != nil {
+		if !slices.Contains([]string{MigrateBefore, MigrateDuring, MigrateAfter}, m.When) {
+			v.add(p+".migration.when", "must be before, during or after, got %q", m.When)
+		}
+		if m.Image == "" {
+			v.add(p+".migration.image", "required")
+		}
+		for k := range m.Env {
+			if !envName.MatchString(k) {
+				v.add(p+".migration.env."+k, "not a valid environment variable name")
+			}
+		}
+	}
+}
+
+func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
+	names := map[string]bool{}
+	w := sampleWindow(s)
+	for i := range s.Spec.Assertions {
+		a := &s.Spec.Assertions[i]
+		p := fmt.Sprintf("spec.assertions[%d]", i)
+		switch {
+		case a.Name == "":
+			v.add(p+".name", "required")
+		case !assertName.MatchString(a.Name):
+			v.add(p+".name", "must be letters, digits, '_', '.', '-', got %q", a.Name)
+		case names[a.Name]:
+			v.add(p+".name", "duplicate assertion name %q", a.Name)
+		}
+		names[a.Name] = true
+
+		kinds := 0
+		for _, set := range []bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss must be set, got %d", kinds)
+		}
+		if a.Query != "" {
+			if _, err := Expand(a.Query, w); err != nil {
+				v.add(p+".query", "%v", err)
+			}
+			if !slices.Contains(Ops, a.Op) {
+				v.add(p+".op", "must be one of %s, got %q", strings.Join(Ops, " "), a.Op)
+			}
+			if a.Bound == nil {
+				v.add(p+".bound", "required with query")
+			}
+		} else {
+			if a.Op != "" {
+				v.add(p+".op", "only with query (ready-made assertions have their own)")
+			}
+			if a.Bound != nil {
+				v.add(p+".bound", "only with query (ready-made assertions have their own)")
+			}
+			if a.Range != nil {
+				v.add(p+".range", "only with query")
+			}
+		}
+		if r := a.Range; r != nil {
+			if r.Step.Duration <= 0 {
+				v.add(p+".range.step", "must be > 0")
+			}
+			if !slices.Contains(Reducers, r.Reduce) {
+				v.add(p+".range.reduce", "must be one of %s, got %q", strings.Join(Reducers, " "), r.Reduce)
+			}
+			if r.Skip.Duration >= s.Spec.Load.Duration.Duration && s.Spec.Load.Duration.Duration > 0 {
+				v.add(p+".range.skip", "must be shorter than the load (%s)", s.Spec.Load.Duration)
+			}
+		}
+		if t := a.Throughput; t != nil {
+			if t.Floor <= 0 {
+				v.add(p+".throughput.floor", "must be > 0 (requests per second)")
+			}
+			if t.Skip.Duration >= s.Spec.Load.Duration.Duration && s.Spec.Load.Duration.Duration > 0 {
+				v.add(p+".throughput.skip", "must be shorter than the load (%s)", s.Spec.Load.Duration)
+			}
+		}
+		if e := a.EvenDistribution; e != nil && e.Max < 1 {
+			v.add(p+".evenDistribution.max", "must be ≥ 1 (max/mean is never below 1), got %g", e.Max)
+		}
+		if d := a.Disruption; d != nil {
+			switch act := actions[d.Chaos]; {
+			case d.Chaos == "":
+				v.add(p+".disruption.chaos", "required: the podKill action whose window is measured")
+			case act == nil:
+				v.add(p+".disruption.chaos", "no chaos action named %q", d.Chaos)
+			case act.PodKill == nil:
+				v.add(p+".disruption.chaos", "action %q is not a podKill", d.Chaos)
+			}
+			if d.Replicas < 1 {
+				v.add(p+".disruption.replicas", "required when spec.system.components does not set the killed component's replicas")
+			}
+			if d.Tolerance < 0 || d.Tolerance >= 1 {
+				v.add(p+".disruption.tolerance", "must be in [0, 1), got %g", d.Tolerance)
+			}
+			if d.Deadline == "" {
+				v.add(p+".disruption.deadline", "required: the latency bucket (le) an item must make, e.g. \"1\"")
+			}
+		}
+		if n := a.NoLoss; n != nil {
+			if n.Service == "" {
+				v.add(p+".noLoss.service", "required: the service id the load reports to")
+			}
+			if n.Apps < 1 {
+				v.add(p+".noLoss.apps", "must be ≥ 1, got %d", n.Apps)
+			}
+			if n.Tolerance < 0 {
+				v.add(p+".noLoss.tolerance", "must be ≥ 0")
+			}
+			v.target(p+".noLoss.listener", n.Listener)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
