@@ -1,0 +1,285 @@
+package apisonator
+
+import (
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Node is one value of a Rack-style nested query: either a string leaf or a
+// map of named children kept in the order they first appeared (Ruby hashes
+// keep insertion order, and Apisonator reports the first bad usage entry).
+type Node struct {
+	Leaf     bool
+	Value    string
+	Keys     []string
+	Children map[string]*Node
+}
+
+// Get returns the child named k, or nil.
+func (n *Node) Get(k string) *Node {
+	if n == nil || n.Leaf {
+		return nil
+	}
+	return n.Children[k]
+}
+
+// String returns the leaf value, or "" with ok=false for a missing or
+// nested value (Apisonator nils non-string credential parameters).
+func (n *Node) String() (string, bool) {
+	if n == nil || !n.Leaf {
+		return "", false
+	}
+	return n.Value, true
+}
+
+func newMap() *Node { return &Node{Children: map[string]*Node{}} }
+
+// ParseQuery parses an application/x-www-form-urlencoded string into nested
+// parameters the way Rack does for Apisonator: `usage[hits]=1`,
+// `transactions[0][usage][hits]=1`. Malformed input is a 400 (bad escapes,
+// a key used both as a value and as a hash, array syntax where a hash is
+// expected) and invalid UTF-8 is not_valid_data, as Apisonator answers.
+func ParseQuery(raw string) (*Node, *Error) {
+	root := newMap()
+	for len(raw) > 0 {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, ErrBadRequest()
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, ErrBadRequest()
+		}
+		if !utf8.ValidString(key) || !utf8.ValidString(val) {
+			return nil, ErrNotValidData()
+		}
+		path, ok := splitKey(key)
+		if !ok {
+			return nil, ErrBadRequest()
+		}
+		if len(path) == 0 {
+			continue
+		}
+		if e := root.set(path, val); e != nil {
+			return nil, e
+		}
+	}
+	return root, nil
+}
+
+// splitKey turns `a[b][c]` into [a b c]. Rack treats `a[]` as an array; no
+// parameter of this API is an array, so it is reported as malformed.
+func splitKey(key string) ([]string, bool) {
+	i := strings.IndexByte(key, '[')
+	if i < 0 {
+		return []string{key}, true
+	}
+	path := []string{key[:i]}
+	rest := key[i:]
+	for len(rest) > 0 {
+		if rest[0] != '[' {
+			// trailing garbage after a bracket group: Rack ignores it
+			break
+		}
+		j := strings.IndexByte(rest, ']')
+		if j < 0 {
+			// unbalanced: Rack keeps the whole thing as a flat key
+			return []string{key}, true
+		}
+		seg := rest[1:j]
+		if seg == "" {
+			return nil, false
+		}
+		path = append(path, seg)
+		rest = rest[j+1:]
+	}
+	if path[0] == "" {
+		return nil, true
+	}
+	return path, true
+}
+
+func (n *Node) set(path []string, val string) *Error {
+	cur := n
+	for i, seg := range path {
+		last := i == len(path)-1
+		child, exists := cur.Children[seg]
+		if last {
+			if exists && !child.Leaf {
+				return ErrBadRequest() // expected a hash, got a string: Rack's ParameterTypeError
+			}
+			if !exists {
+				cur.Keys = append(cur.Keys, seg)
+			}
+			cur.Children[seg] = &Node{Leaf: true, Value: val}
+			return nil
+		}
+		if !exists {
+			child = newMap()
+			cur.Children[seg] = child
+			cur.Keys = append(cur.Keys, seg)
+		} else if child.Leaf {
+			return ErrBadRequest()
+		}
+		cur = child
+	}
+	return nil
+}
+
+// UsageEntry is one `usage[metric]=value` pair, unparsed.
+type UsageEntry struct {
+	Metric string
+	Value  string
+}
+
+// AuthParams are the parameters of authorize and authrep, normalized as
+// Apisonator's listener does (blank credentials become absent, except
+// app_key whose presence is significant).
+type AuthParams struct {
+	ProviderKey  string
+	ServiceToken string
+	ServiceID    string
+	AppID        string
+	AppKey       string
+	HasAppKey    bool
+	UserKey      string
+	UserID       string
+	Usage        []UsageEntry
+	HasUsage     bool
+}
+
+// ParseAuthParams parses the query of authorize.xml/authrep.xml.
+func ParseAuthParams(raw string) (*AuthParams, *Error) {
+	root, e := ParseQuery(raw)
+	if e != nil {
+		return nil, e
+	}
+	return authParamsFrom(root)
+}
+
+func authParamsFrom(root *Node) (*AuthParams, *Error) {
+	p := &AuthParams{}
+	trim := func(k string) string {
+		s, _ := root.Get(k).String()
+		return strings.TrimSpace(s)
+	}
+	p.ProviderKey = trim("provider_key")
+	p.ServiceID = trim("service_id")
+	p.AppID = trim("app_id")
+	p.UserKey = trim("user_key")
+	// service_token is not among the trimmed params in Apisonator; a blank
+	// one still counts as missing.
+	p.ServiceToken, _ = root.Get("service_token").String()
+	if ak, ok := root.Get("app_key").String(); ok {
+		p.AppKey, p.HasAppKey = strings.TrimSpace(ak), true
+	}
+	if uid := root.Get("user_id"); uid != nil {
+		p.UserID = "set"
+	}
+	if u := root.Get("usage"); u != nil {
+		p.HasUsage = true
+		if u.Leaf {
+			// usage that is not a hash: Apisonator halts with a bare 403
+			return nil, &Error{Code: "", Message: "", Status: statusError}
+		}
+		for _, k := range u.Keys {
+			c := u.Children[k]
+			if !c.Leaf {
+				return nil, ErrUsageValueInvalid(strings.TrimSpace(k), "")
+			}
+			p.Usage = append(p.Usage, UsageEntry{Metric: k, Value: c.Value})
+		}
+	}
+	return p, nil
+}
+
+// Transaction is one entry of a batch report.
+type Transaction struct {
+	AppID     string
+	UserKey   string
+	Usage     []UsageEntry
+	Timestamp string
+}
+
+// ReportParams are the parameters of POST /transactions.xml.
+type ReportParams struct {
+	ProviderKey  string
+	ServiceToken string
+	ServiceID    string
+	Transactions []Transaction
+}
+
+// ParseReportParams parses the form body of a batch report.
+func ParseReportParams(raw string) (*ReportParams, *Error) {
+	root, e := ParseQuery(raw)
+	if e != nil {
+		return nil, e
+	}
+	p := &ReportParams{}
+	p.ProviderKey, _ = root.Get("provider_key").String()
+	p.ServiceToken, _ = root.Get("service_token").String()
+	p.ServiceID, _ = root.Get("service_id").String()
+	p.ServiceID = strings.TrimSpace(p.ServiceID)
+	tr := root.Get("transactions")
+	if tr == nil || (tr.Leaf && tr.Value == "") || (!tr.Leaf && len(tr.Keys) == 0) {
+		p.Transactions = nil
+		return p, nil
+	}
+	if tr.Leaf {
+		return nil, ErrTransactionsFormatInvalid()
+	}
+	for _, k := range tr.Keys {
+		t := tr.Children[k]
+		if t.Leaf {
+			// Rack leaves a string here; Apisonator's job rejects it later.
+			if t.Value == "" {
+				return nil, ErrTransactionsHasNilTransaction()
+			}
+			return nil, ErrTransactionsFormatInvalid()
+		}
+		if t.Get("user_id") != nil {
+			return nil, ErrEndUsersNoLongerSupported()
+		}
+		var x Transaction
+		x.AppID, _ = t.Get("app_id").String()
+		x.UserKey, _ = t.Get("user_key").String()
+		x.Timestamp, _ = t.Get("timestamp").String()
+		if u := t.Get("usage"); u != nil && !u.Leaf {
+			for _, mk := range u.Keys {
+				v, _ := u.Children[mk].String()
+				x.Usage = append(x.Usage, UsageEntry{Metric: mk, Value: v})
+			}
+		}
+		p.Transactions = append(p.Transactions, x)
+	}
+	return p, nil
+}
+
+// ParseUsageValue accepts what Apisonator's sane_value? accepts: a
+// non-negative integer, optionally prefixed with '#' (set instead of
+// increment), surrounded by optional whitespace.
+func ParseUsageValue(s string) (v int64, set bool, ok bool) {
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "#") {
+		set = true
+		t = t[1:]
+	}
+	if t == "" || len(t) > 18 {
+		return 0, false, false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c < '0' || c > '9' {
+			return 0, false, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, set, true
+}

@@ -1,0 +1,394 @@
+package apisonator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/perfrun/perfrun/system/catalog"
+	"github.com/perfrun/perfrun/system/usage"
+)
+
+// Enqueuer takes accepted usage off the request path: authrep and report
+// answer as soon as the report job is queued, as Apisonator does.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, r usage.Report) error
+}
+
+// Transactor decides authorize, authrep and report.
+type Transactor struct {
+	Catalog *catalog.Store
+	Usage   *usage.Store
+	Queue   Enqueuer
+	Now     func() time.Time
+}
+
+// Status is the outcome of an authorization, rendered by XML.
+type Status struct {
+	Authorized bool
+	Reason     *Error // rejection, when not authorized
+	PlanName   string
+	Reports    []UsageReport
+}
+
+// UsageReport is one <usage_report> of a status.
+type UsageReport struct {
+	Metric   string
+	Period   usage.Period
+	Start    time.Time
+	End      time.Time
+	Max      int64
+	Current  int64 // what the answer shows (this request's usage added when authorized)
+	Exceeded bool  // stored value above the limit
+}
+
+// HTTPStatus is 200 when authorized and 409 otherwise.
+func (s *Status) HTTPStatus() int {
+	if s.Authorized {
+		return 200
+	}
+	return 409
+}
+
+// Mode says whether the usage is reported (authrep) or only predicted
+// (authorize).
+type Mode int
+
+const (
+	Authorize Mode = iota
+	Authrep
+)
+
+// resolveService applies Apisonator's credential rules: provider_key wins
+// over service_token; a token needs a service id; with a provider key and no
+// service id the provider's default service is used.
+func (t *Transactor) resolveService(ctx context.Context, providerKey, token, serviceID, userKey, appID string) (*catalog.Snapshot, string, error) {
+	if providerKey == "" {
+		switch {
+		case token == "":
+			return nil, "", ErrProviderKeyOrServiceTokenRequired()
+		case serviceID == "":
+			return nil, "", ErrServiceIDMissing()
+		}
+	}
+	if serviceID == "" {
+		id, err := t.Catalog.DefaultServiceID(ctx, providerKey)
+		if err != nil {
+			return nil, "", err
+		}
+		if id == "" {
+			return nil, "", ErrProviderKeyInvalidOrServiceMissing(providerKey)
+		}
+		serviceID = id
+	}
+	snap, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: serviceID, ServiceToken: tokenIfNoKey(providerKey, token), UserKey: userKey, AppID: appID})
+	if err != nil {
+		return nil, "", err
+	}
+	if providerKey == "" {
+		if !snap.TokenValid || snap.Service == nil {
+			return nil, "", ErrServiceTokenInvalid(token)
+		}
+		providerKey = snap.Service.ProviderKey
+	}
+	if snap.Service == nil {
+		return nil, "", ErrServiceIDInvalid(serviceID)
+	}
+	if snap.Service.ProviderKey != providerKey {
+		def, err := t.Catalog.DefaultServiceID(ctx, providerKey)
+		if err != nil {
+			return nil, "", err
+		}
+		if def == "" {
+			return nil, "", ErrProviderKeyInvalid(providerKey)
+		}
+		return nil, "", ErrServiceIDInvalid(serviceID)
+	}
+	return snap, serviceID, nil
+}
+
+func tokenIfNoKey(pk, token string) string {
+	if pk != "" {
+		return ""
+	}
+	return token
+}
+
+// Authorize runs authorize (Mode Authorize) or authrep (Mode Authrep). An
+// *Error return is an Apisonator error answer; a rejection is a Status with
+// Authorized false; any other error is the system's own failure (5xx).
+func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*Status, error) {
+	if p.UserID != "" {
+		return nil, ErrEndUsersNoLongerSupported()
+	}
+	snap, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, p.UserKey, p.AppID)
+	if err != nil {
+		return nil, err
+	}
+	// Application.load_by_id_or_user_key!
+	var aid string
+	switch {
+	case p.AppID != "" && p.UserKey != "":
+		return nil, ErrAuthentication()
+	case p.AppID != "":
+		aid = p.AppID
+	case p.UserKey != "":
+		aid = snap.UserKeyAppID
+		if aid == "" {
+			return nil, ErrUserKeyInvalid(p.UserKey)
+		}
+	default:
+		return nil, ErrApplicationNotFound("")
+	}
+	if err := t.Catalog.LoadApplication(ctx, snap, sid, aid); err != nil {
+		return nil, err
+	}
+	if snap.App == nil {
+		if p.AppID != "" {
+			return nil, ErrApplicationNotFound(aid)
+		}
+		return nil, ErrUserKeyInvalid(p.UserKey)
+	}
+	now := t.now()
+	values, err := t.Usage.ReadMany(ctx, sid, aid, usage.Periods, now)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Authorized: true, PlanName: snap.App.PlanName}
+
+	// Validators, in Apisonator's order, stopping at the first that fails:
+	// Key, State, Limits.
+	var processed map[string]delta // metric id -> usage, hierarchy applied
+	switch {
+	case snap.Service.BackendVersion != "1" && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):
+		st.reject(rejectApplicationKeyInvalid(p.AppKey))
+	case snap.App.State != "active":
+		st.reject(rejectApplicationNotActive())
+	default:
+		processed, err = processUsage(snap.Metrics, p.Usage)
+		if err != nil {
+			return nil, err
+		}
+		if !limitsHold(snap, values, processed, p.HasUsage) {
+			st.reject(rejectLimitsExceeded())
+		}
+	}
+
+	// The answer: one usage report per limit of the plan.
+	var shown map[string]delta
+	if mode == Authrep && st.Authorized {
+		shown = processed
+	}
+	for _, l := range snap.Limits {
+		name := snap.Metrics.NameByID[l.MetricID]
+		if name == "" {
+			continue // a limit on a deleted metric is not reported
+		}
+		cur := values[l.Period][name]
+		r := UsageReport{Metric: name, Period: l.Period, Max: l.Value, Current: cur, Exceeded: cur > l.Value}
+		if l.Period != usage.Eternity {
+			r.Start, r.End = l.Period.Start(now), l.Period.End(now)
+		}
+		if d, ok := shown[l.MetricID]; ok {
+			r.Current = d.apply(cur)
+		}
+		st.Reports = append(st.Reports, r)
+	}
+
+	if mode == Authrep && st.Authorized && len(processed) > 0 {
+		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: now}
+		for id, d := range processed {
+			// A set (#N) is applied as an increment: the reference system
+			// does not implement Apisonator's set semantics (documented).
+			rep.Usage[snap.Metrics.NameByID[id]] = d.value
+		}
+		if err := t.Queue.Enqueue(ctx, rep); err != nil {
+			return nil, fmt.Errorf("enqueueing report: %w", err)
+		}
+	}
+	return st, nil
+}
+
+func (st *Status) reject(e *Error) {
+	if st.Authorized {
+		st.Authorized = false
+		st.Reason = e
+	}
+}
+
+type delta struct {
+	value int64
+	set   bool
+}
+
+func (d delta) apply(cur int64) int64 {
+	if d.set {
+		return d.value
+	}
+	return cur + d.value
+}
+
+// processUsage is Metric::Collection#process_usage: validate each value then
+// resolve the metric, in the order given, and propagate to the parents.
+func processUsage(m catalog.Metrics, entries []UsageEntry) (map[string]delta, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]delta, len(entries)*2)
+	for _, e := range entries {
+		name := strings.TrimSpace(e.Metric)
+		v, set, ok := ParseUsageValue(e.Value)
+		if !ok {
+			return nil, ErrUsageValueInvalid(name, e.Value)
+		}
+		id, ok := m.IDByName[name]
+		if !ok {
+			return nil, ErrMetricInvalid(name)
+		}
+		out[id] = delta{value: v, set: set}
+	}
+	base := make(map[string]delta, len(out))
+	for id, d := range out {
+		base[id] = d
+	}
+	for id, d := range base {
+		for _, p := range m.Ancestors(id) {
+			if d.set {
+				out[p] = d
+			} else {
+				cur := out[p]
+				out[p] = delta{value: cur.value + d.value, set: cur.set}
+			}
+		}
+	}
+	return out, nil
+}
+
+// limitsHold is Validators::Limits: with a usage, only the limits of the
+// metrics in it (and their parents) are checked, against stored value plus
+// usage; without one, every limit is checked against what is stored.
+//
+// The stored values are what workers have applied. Reports still in the
+// queue are not counted, so concurrent requests can be admitted past a limit
+// by at most what is queued and not yet applied: the same bound Apisonator's
+// asynchronous design has. Increments themselves are never lost (HINCRBY).
+func limitsHold(snap *catalog.Snapshot, values map[usage.Period]map[string]int64, processed map[string]delta, hasUsage bool) bool {
+	for _, l := range snap.Limits {
+		name := snap.Metrics.NameByID[l.MetricID]
+		if name == "" {
+			continue
+		}
+		cur := values[l.Period][name]
+		if hasUsage && len(processed) > 0 {
+			d, ok := processed[l.MetricID]
+			if !ok {
+				continue
+			}
+			cur = d.apply(cur)
+		}
+		if cur > l.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// Report enqueues a batch of transactions (POST /transactions.xml). Only the
+// credentials are checked on the request path; transactions naming unknown
+// applications or metrics are dropped, as Apisonator's report job does
+// (which records them as integration errors). It returns how many
+// transactions were accepted.
+func (t *Transactor) Report(ctx context.Context, p *ReportParams) (int, error) {
+	snap, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "")
+	if err != nil {
+		return 0, err
+	}
+	_ = snap
+	if len(p.Transactions) == 0 {
+		return 0, ErrTransactionsIsBlank()
+	}
+	now := t.now()
+	accepted := 0
+	for _, tr := range p.Transactions {
+		aid := strings.TrimSpace(tr.AppID)
+		if aid == "" && tr.UserKey != "" {
+			s2, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: sid, UserKey: tr.UserKey})
+			if err != nil {
+				return accepted, err
+			}
+			aid = s2.UserKeyAppID
+		}
+		if aid == "" {
+			continue
+		}
+		s3 := &catalog.Snapshot{}
+		if err := t.Catalog.LoadApplication(ctx, s3, sid, aid); err != nil {
+			return accepted, err
+		}
+		if s3.App == nil {
+			continue
+		}
+		processed, err := processUsage(s3.Metrics, tr.Usage)
+		var ae *Error
+		if errors.As(err, &ae) {
+			continue
+		} else if err != nil {
+			return accepted, err
+		}
+		if len(processed) == 0 {
+			accepted++
+			continue
+		}
+		ts := now
+		if tr.Timestamp != "" {
+			if x, err := parseTimestamp(tr.Timestamp); err == nil {
+				ts = x
+			}
+		}
+		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: ts}
+		for id, d := range processed {
+			rep.Usage[s3.Metrics.NameByID[id]] = d.value
+		}
+		if err := t.Queue.Enqueue(ctx, rep); err != nil {
+			return accepted, fmt.Errorf("enqueueing report: %w", err)
+		}
+		accepted++
+	}
+	return accepted, nil
+}
+
+func parseTimestamp(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("timestamp %q not understood", s)
+}
+
+func (t *Transactor) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now().UTC()
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newID is a random 128-bit hex id: the report's idempotency key.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,57 @@
+package apisonator
+
+import (
+	"encoding/xml"
+	"strconv"
+	"strings"
+)
+
+// timeFormat is Apisonator's TIME_FORMAT ('%Y-%m-%d %H:%M:%S %z').
+const timeFormat = "2006-01-02 15:04:05 -0700"
+
+// XML renders the status as Apisonator's Status#to_xml does.
+func (s *Status) XML() []byte {
+	var b strings.Builder
+	b.Grow(256 + 200*len(s.Reports))
+	b.WriteString(xmlHeader)
+	b.WriteString("<status>")
+	if s.Authorized {
+		b.WriteString("<authorized>true</authorized>")
+	} else {
+		b.WriteString("<authorized>false</authorized><reason>")
+		b.WriteString(s.Reason.Message) // Apisonator does not escape the reason
+		b.WriteString("</reason>")
+	}
+	b.WriteString("<plan>")
+	_ = xml.EscapeText(&b, []byte(s.PlanName))
+	b.WriteString("</plan>")
+	if len(s.Reports) > 0 {
+		b.WriteString("<usage_reports>")
+		for _, r := range s.Reports {
+			b.WriteString(`<usage_report metric="`)
+			b.WriteString(r.Metric)
+			b.WriteString(`" period="`)
+			b.WriteString(string(r.Period))
+			if r.Exceeded {
+				b.WriteString(`" exceeded="true">`)
+			} else {
+				b.WriteString(`">`)
+			}
+			if !r.Start.IsZero() {
+				b.WriteString("<period_start>")
+				b.WriteString(r.Start.Format(timeFormat))
+				b.WriteString("</period_start><period_end>")
+				b.WriteString(r.End.Format(timeFormat))
+				b.WriteString("</period_end>")
+			}
+			b.WriteString("<max_value>")
+			b.WriteString(strconv.FormatInt(r.Max, 10))
+			b.WriteString("</max_value><current_value>")
+			b.WriteString(strconv.FormatInt(r.Current, 10))
+			b.WriteString("</current_value></usage_report>")
+		}
+		b.WriteString("</usage_reports>")
+	}
+	b.WriteString("</status>")
+	return []byte(b.String())
+}

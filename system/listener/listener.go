@@ -1,0 +1,266 @@
+// Package listener is the reference system's HTTP front: the Apisonator
+// transactions API, the internal provisioning API, health, readiness and
+// Prometheus metrics. One process serves on all of one core; scale is pods.
+package listener
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/perfrun/perfrun/system/apisonator"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is reported by /status.
+const Version = "3.0.0-perfrun"
+
+// Metrics are the listener's Prometheus metrics, with Apisonator's names.
+type Metrics struct {
+	ResponseCodes *prometheus.CounterVec
+	ResponseTimes *prometheus.HistogramVec
+}
+
+// NewMetrics registers the listener's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		ResponseCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apisonator_listener_response_codes",
+			Help: "Response codes",
+		}, []string{"request_type", "resp_code"}),
+		ResponseTimes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "apisonator_listener_response_times_seconds",
+			Help: "Response times",
+			// Apisonator's buckets: most requests are under 100ms.
+			Buckets: []float64{0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.25, 0.5, 0.75, 1},
+			// Native histograms too, for Prometheus servers that take them.
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"request_type"}),
+	}
+	reg.MustRegister(m.ResponseCodes, m.ResponseTimes)
+	return m
+}
+
+// codeGroup is Apisonator's code_group: 2xx, 403/404/409 as themselves,
+// other 4xx, 5xx.
+func codeGroup(code int) string {
+	switch {
+	case code >= 200 && code < 300:
+		return "2xx"
+	case code == 403 || code == 404 || code == 409:
+		return strconv.Itoa(code)
+	case code >= 400 && code < 500:
+		return "4xx"
+	case code >= 500 && code < 600:
+		return "5xx"
+	}
+	return "unknown"
+}
+
+// Server is the listener's HTTP handler.
+type Server struct {
+	tx      *apisonator.Transactor
+	metrics *Metrics
+	log     *slog.Logger
+	ready   atomic.Bool
+	// Internal is mounted under /internal/ (provisioning and items).
+	internal http.Handler
+	// Metrics handler for /metrics.
+	metricsHandler http.Handler
+	// Ready reports extra readiness conditions (CPU saturation).
+	readyCheck func() error
+}
+
+// Options configure a Server.
+type Options struct {
+	Transactor     *apisonator.Transactor
+	Metrics        *Metrics
+	MetricsHandler http.Handler
+	Internal       http.Handler
+	Logger         *slog.Logger
+	// ReadyCheck, when set, is consulted by /readyz.
+	ReadyCheck func() error
+}
+
+// New returns a Server; it is ready until SetReady(false).
+func New(o Options) *Server {
+	s := &Server{tx: o.Transactor, metrics: o.Metrics, internal: o.Internal, metricsHandler: o.MetricsHandler, log: o.Logger, readyCheck: o.ReadyCheck}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.ready.Store(true)
+	return s
+}
+
+// SetReady flips readiness (false while shutting down).
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /transactions/authrep.xml", s.timed("authrep", s.authrep))
+	mux.Handle("GET /transactions/authorize.xml", s.timed("authorize", s.authorize))
+	mux.Handle("POST /transactions.xml", s.timed("report", s.report))
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /available", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /check.txt", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.metricsHandler != nil {
+		mux.Handle("GET /metrics", s.metricsHandler)
+	}
+	if s.internal != nil {
+		mux.Handle("/internal/", s.internal)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", xmlContentType)
+		w.WriteHeader(http.StatusNotFound)
+	})
+	return mux
+}
+
+const xmlContentType = "application/vnd.3scale-v2.0+xml"
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.readyCheck != nil {
+		if err := s.readyCheck(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "version": map[string]string{"backend": Version}})
+}
+
+// statusWriter remembers the code written, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(c int) {
+	w.code = c
+	w.ResponseWriter.WriteHeader(c)
+}
+
+func (s *Server) timed(requestType string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: 200}
+		h(sw, r)
+		if s.metrics != nil {
+			s.metrics.ResponseCodes.WithLabelValues(requestType, codeGroup(sw.code)).Inc()
+			s.metrics.ResponseTimes.WithLabelValues(requestType).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+func (s *Server) authrep(w http.ResponseWriter, r *http.Request) {
+	s.auth(w, r, apisonator.Authrep)
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	s.auth(w, r, apisonator.Authorize)
+}
+
+func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mode) {
+	w.Header().Set("Content-Type", xmlContentType)
+	p, perr := apisonator.ParseAuthParams(r.URL.RawQuery)
+	if perr != nil {
+		s.writeError(w, perr)
+		return
+	}
+	st, err := s.tx.Authorize(r.Context(), p, mode)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(st.HTTPStatus())
+	if !noBody(r) {
+		_, _ = w.Write(st.XML())
+	}
+}
+
+// noBody honours Apisonator's no_body extension (query or 3scale-options).
+func noBody(r *http.Request) bool {
+	v, ok := r.URL.Query()["no_body"]
+	if !ok {
+		return false
+	}
+	return len(v) == 0 || (v[0] != "false" && v[0] != "0")
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", xmlContentType)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt := ct
+		if i := indexByte(ct, ';'); i >= 0 {
+			mt = ct[:i]
+		}
+		if mt != "application/x-www-form-urlencoded" && mt != "multipart/form-data" {
+			s.writeError(w, apisonator.ErrContentTypeInvalid(mt))
+			return
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		s.writeError(w, apisonator.ErrBadRequest())
+		return
+	}
+	p, perr := apisonator.ParseReportParams(string(body))
+	if perr != nil {
+		s.writeError(w, perr)
+		return
+	}
+	if _, err := s.tx.Report(r.Context(), p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apisonator.Error
+	if errors.As(err, &ae) {
+		s.writeError(w, ae)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	w.WriteHeader(http.StatusInternalServerError)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, e *apisonator.Error) {
+	w.WriteHeader(e.Status)
+	if e.Code != "" {
+		_, _ = w.Write(e.XML())
+	}
+}
