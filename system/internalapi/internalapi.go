@@ -1,0 +1,453 @@
+// Package internalapi is the provisioning API under /internal/, mirroring
+// Apisonator's internal API paths and JSON (app/api/internal/*.rb) for the
+// parts a load test needs: services, service tokens, metrics, applications,
+// user keys, application keys, usage limits, utilization, plus perfrun's
+// ground-truth read of an application's usage totals.
+package internalapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/perfrun/perfrun/system/catalog"
+	"github.com/perfrun/perfrun/system/usage"
+)
+
+// API serves /internal/.
+type API struct {
+	Catalog *catalog.Store
+	Usage   *usage.Store
+	// Items, when set, serves /internal/items/ (the controller's work items).
+	Items http.Handler
+	Now   func() time.Time
+}
+
+// Handler returns the routes.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /internal/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("POST /internal/services/{$}", a.createService)
+	mux.HandleFunc("PUT /internal/services/{id}", a.putService)
+	mux.HandleFunc("GET /internal/services/{id}", a.getService)
+	mux.HandleFunc("POST /internal/service_tokens/{$}", a.createTokens)
+	mux.HandleFunc("POST /internal/services/{sid}/metrics/{id}", a.saveMetric(201, "created"))
+	mux.HandleFunc("PUT /internal/services/{sid}/metrics/{id}", a.saveMetric(200, "modified"))
+	mux.HandleFunc("GET /internal/services/{sid}/metrics/{id}", a.getMetric)
+	mux.HandleFunc("POST /internal/services/{sid}/applications/{id}", a.createApp)
+	mux.HandleFunc("PUT /internal/services/{sid}/applications/{id}", a.putApp)
+	mux.HandleFunc("GET /internal/services/{sid}/applications/{id}", a.getApp)
+	mux.HandleFunc("PUT /internal/services/{sid}/applications/{id}/key/{key}", a.putUserKey)
+	mux.HandleFunc("POST /internal/services/{sid}/applications/{id}/keys/{$}", a.createAppKeys)
+	mux.HandleFunc("PUT /internal/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}", a.putLimit)
+	mux.HandleFunc("GET /internal/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}", a.getLimit)
+	mux.HandleFunc("DELETE /internal/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}", a.deleteLimit)
+	mux.HandleFunc("GET /internal/services/{sid}/applications/{id}/utilization/{$}", a.utilization)
+	mux.HandleFunc("GET /internal/services/{sid}/applications/{id}/usage/{$}", a.usageTotals)
+	if a.Items != nil {
+		mux.Handle("/internal/items/", a.Items)
+	}
+	mux.HandleFunc("/internal/", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "not found"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]any{"status": "error", "error": msg})
+}
+
+func internalError(w http.ResponseWriter, err error) {
+	fail(w, 500, err.Error())
+}
+
+// decode reads {"<field>": {...}} into v; false (answered) when it is absent.
+func decode(w http.ResponseWriter, r *http.Request, field string, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		fail(w, 400, "reading body: "+err.Error())
+		return false
+	}
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(body, &env); err != nil {
+		fail(w, 400, "body is not a JSON object: "+err.Error())
+		return false
+	}
+	raw, ok := env[field]
+	if !ok || string(raw) == "null" {
+		fail(w, 400, "missing parameter '"+field+"'")
+		return false
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		fail(w, 400, "invalid parameter '"+field+"': "+err.Error())
+		return false
+	}
+	return true
+}
+
+// flexString takes a JSON string or number (ids are numbers in Porta).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errors.New("want a string or a number")
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
+type serviceJSON struct {
+	ID             flexString `json:"id"`
+	ProviderKey    flexString `json:"provider_key"`
+	State          flexString `json:"state"`
+	BackendVersion flexString `json:"backend_version"`
+	DefaultService bool       `json:"default_service"`
+}
+
+func (a *API) saveServiceFrom(w http.ResponseWriter, r *http.Request, id string) (*catalog.Service, bool) {
+	var in serviceJSON
+	if !decode(w, r, "service", &in) {
+		return nil, false
+	}
+	if id == "" {
+		id = string(in.ID)
+	}
+	svc := catalog.Service{ID: id, ProviderKey: string(in.ProviderKey), State: string(in.State), BackendVersion: string(in.BackendVersion), DefaultService: in.DefaultService}
+	if svc.ID == "" {
+		fail(w, 400, "service.id is required")
+		return nil, false
+	}
+	if svc.ProviderKey == "" {
+		fail(w, 400, "service.provider_key is required")
+		return nil, false
+	}
+	if err := a.Catalog.SaveService(r.Context(), svc); err != nil {
+		internalError(w, err)
+		return nil, false
+	}
+	saved, err := a.Catalog.GetService(r.Context(), svc.ID)
+	if err != nil {
+		internalError(w, err)
+		return nil, false
+	}
+	return saved, true
+}
+
+func (a *API) createService(w http.ResponseWriter, r *http.Request) {
+	if svc, ok := a.saveServiceFrom(w, r, ""); ok {
+		writeJSON(w, 201, map[string]any{"status": "created", "service": svc})
+	}
+}
+
+func (a *API) putService(w http.ResponseWriter, r *http.Request) {
+	if svc, ok := a.saveServiceFrom(w, r, r.PathValue("id")); ok {
+		writeJSON(w, 200, map[string]any{"status": "ok", "service": svc})
+	}
+}
+
+func (a *API) getService(w http.ResponseWriter, r *http.Request) {
+	svc, err := a.Catalog.GetService(r.Context(), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeJSON(w, 404, map[string]any{"error": "not_found"})
+		return
+	}
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, svc)
+}
+
+func (a *API) createTokens(w http.ResponseWriter, r *http.Request) {
+	var in map[string]struct {
+		ServiceID flexString `json:"service_id"`
+	}
+	if !decode(w, r, "service_tokens", &in) {
+		return
+	}
+	for token, info := range in {
+		if token == "" || info.ServiceID == "" {
+			fail(w, 422, "service token and service_id are required")
+			return
+		}
+	}
+	for token, info := range in {
+		if err := a.Catalog.SaveServiceToken(r.Context(), token, string(info.ServiceID)); err != nil {
+			internalError(w, err)
+			return
+		}
+	}
+	writeJSON(w, 201, map[string]any{"status": "created"})
+}
+
+func (a *API) saveMetric(code int, status string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Name     flexString `json:"name"`
+			ParentID flexString `json:"parent_id"`
+		}
+		if !decode(w, r, "metric", &in) {
+			return
+		}
+		m := catalog.Metric{ServiceID: r.PathValue("sid"), ID: r.PathValue("id"), Name: string(in.Name), ParentID: string(in.ParentID)}
+		if m.Name == "" {
+			fail(w, 400, "metric.name is required")
+			return
+		}
+		if err := a.Catalog.SaveMetric(r.Context(), m); err != nil {
+			internalError(w, err)
+			return
+		}
+		writeJSON(w, code, map[string]any{"status": status, "metric": m})
+	}
+}
+
+func (a *API) getMetric(w http.ResponseWriter, r *http.Request) {
+	m, err := a.Catalog.GetMetric(r.Context(), r.PathValue("sid"), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "metric not found"})
+		return
+	}
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "found", "metric": m})
+}
+
+type appJSON struct {
+	State    flexString `json:"state"`
+	PlanID   flexString `json:"plan_id"`
+	PlanName flexString `json:"plan_name"`
+}
+
+func (a *API) saveApp(w http.ResponseWriter, r *http.Request) (*catalog.Application, bool) {
+	var in appJSON
+	if !decode(w, r, "application", &in) {
+		return nil, false
+	}
+	app := catalog.Application{ServiceID: r.PathValue("sid"), ID: r.PathValue("id"), State: string(in.State), PlanID: string(in.PlanID), PlanName: string(in.PlanName)}
+	if err := a.Catalog.SaveApplication(r.Context(), app); err != nil {
+		internalError(w, err)
+		return nil, false
+	}
+	saved, err := a.Catalog.GetApplication(r.Context(), app.ServiceID, app.ID)
+	if err != nil {
+		internalError(w, err)
+		return nil, false
+	}
+	return saved, true
+}
+
+func (a *API) createApp(w http.ResponseWriter, r *http.Request) {
+	exists, err := a.Catalog.AppExists(r.Context(), r.PathValue("sid"), r.PathValue("id"))
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	if exists {
+		writeJSON(w, 405, map[string]any{"status": "exists", "error": "application cannot be created, exists already"})
+		return
+	}
+	if app, ok := a.saveApp(w, r); ok {
+		writeJSON(w, 201, map[string]any{"status": "created", "application": app})
+	}
+}
+
+func (a *API) putApp(w http.ResponseWriter, r *http.Request) {
+	exists, err := a.Catalog.AppExists(r.Context(), r.PathValue("sid"), r.PathValue("id"))
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	if app, ok := a.saveApp(w, r); ok {
+		st := "created"
+		if exists {
+			st = "modified"
+		}
+		writeJSON(w, 200, map[string]any{"status": st, "application": app})
+	}
+}
+
+func (a *API) getApp(w http.ResponseWriter, r *http.Request) {
+	app, err := a.Catalog.GetApplication(r.Context(), r.PathValue("sid"), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "application not found"})
+		return
+	}
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "found", "application": app})
+}
+
+func (a *API) putUserKey(w http.ResponseWriter, r *http.Request) {
+	sid, id := r.PathValue("sid"), r.PathValue("id")
+	if err := a.Catalog.SaveUserKey(r.Context(), sid, id, r.PathValue("key")); err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "modified", "application": map[string]string{"id": id}})
+}
+
+func (a *API) createAppKeys(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Value flexString `json:"value"`
+	}
+	if !decode(w, r, "application_key", &in) {
+		return
+	}
+	if in.Value == "" {
+		fail(w, 400, "application_key.value is required")
+		return
+	}
+	if err := a.Catalog.AddAppKey(r.Context(), r.PathValue("sid"), r.PathValue("id"), string(in.Value)); err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 201, map[string]any{"status": "created", "application_key": map[string]string{"service_id": r.PathValue("sid"), "application_id": r.PathValue("id"), "value": string(in.Value)}})
+}
+
+func limitJSON(sid, pid, mid string, p usage.Period, v int64) map[string]any {
+	return map[string]any{"service_id": sid, "plan_id": pid, "metric_id": mid, string(p): v}
+}
+
+func (a *API) putLimit(w http.ResponseWriter, r *http.Request) {
+	sid, pid, mid := r.PathValue("sid"), r.PathValue("pid"), r.PathValue("mid")
+	p, err := usage.ParsePeriod(r.PathValue("period"))
+	if err != nil {
+		fail(w, 400, err.Error())
+		return
+	}
+	var in map[string]json.RawMessage
+	if !decode(w, r, "usagelimit", &in) {
+		return
+	}
+	raw, ok := in[string(p)]
+	if !ok {
+		fail(w, 400, "missing parameter '"+string(p)+"'")
+		return
+	}
+	var v flexString
+	if err := json.Unmarshal(raw, &v); err != nil {
+		fail(w, 400, "usagelimit."+string(p)+": "+err.Error())
+		return
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || n < 0 {
+		fail(w, 400, "usagelimit."+string(p)+" must be a non-negative integer")
+		return
+	}
+	if err := a.Catalog.SaveLimit(r.Context(), sid, pid, catalog.Limit{MetricID: mid, Period: p, Value: n}); err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "modified", "usagelimit": limitJSON(sid, pid, mid, p, n)})
+}
+
+func (a *API) getLimit(w http.ResponseWriter, r *http.Request) {
+	sid, pid, mid := r.PathValue("sid"), r.PathValue("pid"), r.PathValue("mid")
+	p, err := usage.ParsePeriod(r.PathValue("period"))
+	if err != nil {
+		fail(w, 400, err.Error())
+		return
+	}
+	v, err := a.Catalog.GetLimit(r.Context(), sid, pid, mid, p)
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "usagelimit not found"})
+		return
+	}
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "found", "usagelimit": limitJSON(sid, pid, mid, p, v)})
+}
+
+func (a *API) deleteLimit(w http.ResponseWriter, r *http.Request) {
+	p, err := usage.ParsePeriod(r.PathValue("period"))
+	if err != nil {
+		fail(w, 400, err.Error())
+		return
+	}
+	if err := a.Catalog.DeleteLimit(r.Context(), r.PathValue("sid"), r.PathValue("pid"), r.PathValue("mid"), p); err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "deleted"})
+}
+
+// utilization answers like Apisonator's: one entry per limit with its
+// current value and max, and the percentage used.
+func (a *API) utilization(w http.ResponseWriter, r *http.Request) {
+	sid, aid := r.PathValue("sid"), r.PathValue("id")
+	snap := &catalog.Snapshot{}
+	if err := a.Catalog.LoadApplication(r.Context(), snap, sid, aid); err != nil {
+		internalError(w, err)
+		return
+	}
+	if snap.App == nil {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "application not found"})
+		return
+	}
+	now := a.now()
+	values, err := a.Usage.ReadMany(r.Context(), sid, aid, usage.Periods, now)
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, l := range snap.Limits {
+		name := snap.Metrics.NameByID[l.MetricID]
+		if name == "" {
+			continue
+		}
+		cur := values[l.Period][name]
+		pct := 0
+		if l.Value > 0 {
+			pct = int(cur * 100 / l.Value)
+		}
+		out = append(out, map[string]any{"period": string(l.Period), "metric_name": name, "max_value": l.Value, "current_value": cur, "utilization": pct})
+	}
+	writeJSON(w, 200, map[string]any{"status": "found", "utilization": out})
+}
+
+// usageTotals is perfrun's ground truth: the application's usage since
+// ever, per metric name, as workers have applied it.
+func (a *API) usageTotals(w http.ResponseWriter, r *http.Request) {
+	tot, err := a.Usage.Totals(r.Context(), r.PathValue("sid"), r.PathValue("id"))
+	if err != nil {
+		internalError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"status": "found", "service_id": r.PathValue("sid"), "application_id": r.PathValue("id"), "totals": tot})
+}
+
+func (a *API) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now().UTC()
+}
