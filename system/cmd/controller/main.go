@@ -1,0 +1,169 @@
+// Command controller runs one replica of perfrun's reference controller
+// (package controller): it reconciles the items whose bucket it owns, in
+// statefulset or leader-election mode.
+//
+//	controller -mode statefulset -replicas 3 -redis redis://127.0.0.1:6379
+//	  (pod and ordinal from POD_NAME and STATEFUL_CONTROLLER_ORDINAL, e.g. controller-2)
+//	controller -mode leader-election -replicas 3 -lease-duration 15s -lease-retry 2s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/perfrun/perfrun/system/controller"
+	"github.com/perfrun/perfrun/system/sharding"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "controller:", err)
+		var bad badInput
+		if errors.As(err, &bad) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type badInput struct{ error }
+
+func (b badInput) Unwrap() error { return b.error }
+
+func run(args []string) error {
+	def := controller.DefaultConfig()
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	redisURL := fs.String("redis", "redis://127.0.0.1:6379", "Redis URL (redis://HOST:PORT[/DB])")
+	mode := fs.String("mode", string(def.Mode), "statefulset or leader-election")
+	pod := fs.String("pod", "", "this replica's name (default $POD_NAME, else the hostname)")
+	ordinal := fs.String("ordinal", "", "statefulset mode: the StatefulSet pod name whose ordinal picks the bucket, e.g. controller-2 (default $STATEFUL_CONTROLLER_ORDINAL, else the pod name)")
+	replicas := fs.Int("replicas", def.Replicas, "number of buckets (= replicas)")
+	component := fs.String("component", def.Component, "component part of bucket and lease names")
+	queue := fs.String("queue", def.Queue, "queue part of bucket and lease names")
+	work := fs.Duration("work", def.Work, "work per reconcile")
+	workKind := fs.String("work-kind", string(def.WorkKind), "what the work is: cpu (spin) or sleep")
+	threads := fs.Int("threads", def.Threads, "reconciles at once")
+	resync := fs.Duration("resync", def.Resync, "how often pending items are listed and the owned ones reconciled")
+	leaseDuration := fs.Duration("lease-duration", def.LeaseDuration, "leader-election mode: how long a lease lasts unless renewed")
+	leaseRetry := fs.Duration("lease-retry", def.LeaseRetry, "leader-election mode: how often leases are renewed and free ones tried")
+	listen := fs.String("metrics-listen", "127.0.0.1:9395", "address for /metrics, /healthz and /readyz")
+	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long to wait for the reconciles in hand")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return badInput{err}
+	}
+	if fs.NArg() > 0 {
+		return badInput{fmt.Errorf("unexpected arguments: %q", fs.Args())}
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return badInput{fmt.Errorf("-log-level: %w", err)}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := def
+	m, err := controller.ParseMode(*mode)
+	if err != nil {
+		return badInput{fmt.Errorf("-mode: %w", err)}
+	}
+	cfg.Mode = m
+	if cfg.WorkKind, err = controller.ParseWorkKind(*workKind); err != nil {
+		return badInput{fmt.Errorf("-work-kind: %w", err)}
+	}
+	cfg.Pod = firstSet(*pod, os.Getenv("POD_NAME"))
+	if cfg.Pod == "" {
+		if cfg.Pod, err = os.Hostname(); err != nil {
+			return badInput{fmt.Errorf("-pod: not set, no POD_NAME, and no hostname: %w", err)}
+		}
+	}
+	if cfg.Mode == controller.StatefulSet {
+		name := firstSet(*ordinal, os.Getenv("STATEFUL_CONTROLLER_ORDINAL"), cfg.Pod)
+		if cfg.Ordinal, err = sharding.ParseOrdinal(name); err != nil {
+			return badInput{fmt.Errorf("-ordinal (or STATEFUL_CONTROLLER_ORDINAL): %w", err)}
+		}
+	}
+	cfg.Replicas, cfg.Component, cfg.Queue = *replicas, *component, *queue
+	cfg.Work, cfg.Threads, cfg.Resync = *work, *threads, *resync
+	cfg.LeaseDuration, cfg.LeaseRetry = *leaseDuration, *leaseRetry
+	if err := cfg.Validate(); err != nil {
+		return badInput{err}
+	}
+	if *grace <= 0 {
+		return badInput{fmt.Errorf("-grace: %v, want a positive duration", *grace)}
+	}
+
+	opts, err := redis.ParseURL(*redisURL)
+	if err != nil {
+		return badInput{fmt.Errorf("-redis: %w", err)}
+	}
+	opts.PoolSize = cfg.Threads + 8 // workers, watch, resync, leases, pending count
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c, err := controller.New(rdb, cfg, reg, log)
+	if err != nil {
+		return badInput{err}
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("-metrics-listen: %w", err)
+	}
+	srv := &http.Server{Handler: c.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	log.Info("starting", "pod", cfg.Pod, "mode", cfg.Mode, "replicas", cfg.Replicas,
+		"ordinal", cfg.Ordinal, "work", cfg.Work, "work_kind", cfg.WorkKind, "metrics", ln.Addr().String())
+
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		log.Info("stopping")
+		select {
+		case runErr = <-done:
+		case <-time.After(*grace):
+			runErr = fmt.Errorf("reconciles in hand did not finish within -grace %v", *grace)
+		}
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if runErr == nil {
+		log.Info("stopped")
+	}
+	return runErr
+}
+
+func firstSet(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
