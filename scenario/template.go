@@ -12,9 +12,12 @@ import (
 // run's namespace and k6 testid, and each chaos action's start and end.
 type Window struct {
 	Start, End time.Time
-	Namespace  string
-	TestID     string
-	Chaos      map[string]ActionWindow
+	// Drained is when the system finished its queued work after the load
+	// (End when there was no drain).
+	Drained   time.Time
+	Namespace string
+	TestID    string
+	Chaos     map[string]ActionWindow
 }
 
 // ActionWindow is when a chaos action ran.
@@ -43,7 +46,13 @@ func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 //	.chaos.NAME.start .chaos.NAME.end    unix seconds
 //	.chaos.NAME.duration   its length; .chaos.NAME.untilEnd: its start to .end
 //	.chaos.NAME.offset     its start minus .start
+//	.drained               unix seconds when the drain ended (≥ .end)
+//	.chaos.NAME.untilDrained  its start to .drained
 func (w Window) Data() map[string]any {
+	drained := w.Drained
+	if drained.Before(w.End) {
+		drained = w.End
+	}
 	chaos := map[string]any{}
 	for name, a := range w.Chaos {
 		end := a.End
@@ -51,16 +60,18 @@ func (w Window) Data() map[string]any {
 			end = a.Start
 		}
 		chaos[name] = map[string]any{
-			"start":    unix(a.Start),
-			"end":      unix(end),
-			"duration": PromDuration(end.Sub(a.Start)),
-			"untilEnd": PromDuration(w.End.Sub(a.Start)),
-			"offset":   PromDuration(a.Start.Sub(w.Start)),
+			"start":        unix(a.Start),
+			"end":          unix(end),
+			"duration":     PromDuration(end.Sub(a.Start)),
+			"untilEnd":     PromDuration(w.End.Sub(a.Start)),
+			"untilDrained": PromDuration(drained.Sub(a.Start)),
+			"offset":       PromDuration(a.Start.Sub(w.Start)),
 		}
 	}
 	return map[string]any{
 		"start":     unix(w.Start),
 		"end":       unix(w.End),
+		"drained":   unix(drained),
 		"duration":  PromDuration(w.End.Sub(w.Start)),
 		"seconds":   strconv.FormatFloat(w.End.Sub(w.Start).Seconds(), 'f', -1, 64),
 		"namespace": w.Namespace,
