@@ -1,0 +1,236 @@
+// Package result writes a run's result folder: result.json (versioned:
+// the scenario as run, versions, timings, chaos events, every assertion
+// with its query, value, bound, verdict and the series behind it) and
+// junit.xml for CI (one test case per assertion). The k6 summary and pod
+// logs are written beside them by the run.
+package result
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/chaos"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+// SchemaVersion is result.json's schema; readers check it.
+const SchemaVersion = "perfrun.dev/result/v1"
+
+// File names in a result folder.
+const (
+	ResultFile  = "result.json"
+	JUnitFile   = "junit.xml"
+	K6Summary   = "k6-summary.json"
+	PodLogsDir  = "pod-logs"
+	ScenarioOut = "scenario.yaml"
+)
+
+// Verdicts of a run.
+const (
+	VerdictPass  = "pass"
+	VerdictFail  = "fail"  // an assertion failed (exit 3)
+	VerdictError = "error" // the harness could not finish or decide (exit 1)
+)
+
+// Run is result.json: the result of one run.
+type Run struct {
+	SchemaVersion string             `json:"schemaVersion"`
+	RunID         string             `json:"runID"`
+	ScenarioFile  string             `json:"scenarioFile,omitempty"`
+	Scenario      *scenario.Scenario `json:"scenario"`
+	// Versions: perfrun, k6, the images of each component.
+	Versions  map[string]string `json:"versions,omitempty"`
+	Provider  string            `json:"provider,omitempty"`
+	Namespace string            `json:"namespace,omitempty"`
+	TestID    string            `json:"testid,omitempty"`
+
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Steps    []Step    `json:"steps"`
+	// The load window and the end of the drain: what {{.start}}, {{.end}}
+	// and {{.drained}} were.
+	LoadStart time.Time `json:"loadStart,omitzero"`
+	LoadEnd   time.Time `json:"loadEnd,omitzero"`
+	Drained   time.Time `json:"drained,omitzero"`
+
+	Chaos      []chaos.Event       `json:"chaos,omitempty"`
+	Assertions []assertions.Result `json:"assertions"`
+	Verdict    string              `json:"verdict"`
+	// Error is the harness error that ended or spoiled the run.
+	Error string `json:"error,omitempty"`
+}
+
+// Step is one step of the run with its timing.
+type Step struct {
+	Name    string    `json:"name"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Seconds float64   `json:"seconds"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// Decide sets the verdict: error if the run had a harness error or an
+// assertion could not be evaluated, fail if one failed, else pass.
+func (r *Run) Decide() string {
+	r.Verdict = VerdictPass
+	for _, a := range r.Assertions {
+		switch a.Status {
+		case assertions.Error:
+			r.Verdict = VerdictError
+		case assertions.Fail:
+			if r.Verdict == VerdictPass {
+				r.Verdict = VerdictFail
+			}
+		}
+	}
+	if r.Error != "" {
+		r.Verdict = VerdictError
+	}
+	return r.Verdict
+}
+
+// Write writes result.json and junit.xml into dir (created if needed).
+func Write(dir string, r *Run) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating result folder: %w", err)
+	}
+	if r.SchemaVersion == "" {
+		r.SchemaVersion = SchemaVersion
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, ResultFile), append(b, '\n')); err != nil {
+		return err
+	}
+	j, err := JUnit(r)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, JUnitFile), j)
+}
+
+// Read reads a result.json, checking its schema version.
+func Read(path string) (*Run, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading result: %w", err)
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%s: schemaVersion %q, this perfrun reads %q", path, r.SchemaVersion, SchemaVersion)
+	}
+	return &r, nil
+}
+
+// writeAtomic writes via a temporary file so that a run interrupted while
+// writing leaves the previous file or the new one, never half of one.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return errors.Join(fmt.Errorf("writing %s: %w", path, err), os.Remove(tmp))
+	}
+	return nil
+}
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Time       string          `xml:"time,attr"`
+	Timestamp  string          `xml:"timestamp,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit renders the result as JUnit XML: one test case per assertion, plus
+// one named "run" when the harness itself failed.
+func JUnit(r *Run) ([]byte, error) {
+	name := "perfrun"
+	if r.Scenario != nil {
+		name = r.Scenario.Metadata.Name
+	}
+	secs := fmt.Sprintf("%.3f", r.Finished.Sub(r.Started).Seconds())
+	s := junitSuite{Name: name, Time: secs, Timestamp: r.Started.UTC().Format(time.RFC3339),
+		Properties: []junitProperty{{"runID", r.RunID}, {"namespace", r.Namespace}, {"verdict", r.Verdict}}}
+	for _, k := range slices.Sorted(maps.Keys(r.Versions)) {
+		s.Properties = append(s.Properties, junitProperty{"version." + k, r.Versions[k]})
+	}
+	for _, a := range r.Assertions {
+		c := junitCase{Name: a.Name, Classname: "perfrun." + name + "." + a.Kind, Time: "0"}
+		msg := fmt.Sprintf("%s = %s, want %s %s", a.Name, assertions.FormatValue(a.Value), a.Op, assertions.FormatValue(&a.Bound))
+		body := a.Description
+		if a.Query != "" {
+			body += "\nquery: " + a.Query
+		}
+		switch a.Status {
+		case assertions.Fail:
+			c.Failure = &junitMessage{Message: msg, Type: "AssertionFailed", Body: body}
+			s.Failures++
+		case assertions.Error:
+			c.Error = &junitMessage{Message: a.Error, Type: "EvaluationError", Body: body}
+			s.Errors++
+		default:
+			c.SystemOut = msg
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if r.Error != "" {
+		s.Cases = append(s.Cases, junitCase{Name: "run", Classname: "perfrun." + name, Time: secs,
+			Error: &junitMessage{Message: r.Error, Type: "HarnessError"}})
+		s.Errors++
+	}
+	s.Tests = len(s.Cases)
+	out := junitSuites{Name: "perfrun", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Time: secs, Suites: []junitSuite{s}}
+	b, err := xml.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding junit: %w", err)
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
