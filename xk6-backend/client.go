@@ -1,0 +1,424 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grafana/sobek"
+	"go.k6.io/k6/metrics"
+)
+
+// Client calls one system (one or more base URLs, used round-robin) with one
+// service's credentials. Scripts make it in the init context:
+//
+//	const client = new backend.Client({ targets: ['http://127.0.0.1:3000'],
+//	  serviceId: 'svc', serviceToken: 'token', timeout: '5s' });
+type Client struct {
+	mi      *ModuleInstance
+	targets []*target
+	rr      atomic.Uint32
+	creds   Credentials
+	timeout time.Duration
+
+	// Buffers reused across the calls of this VU (a VU runs one call at a time).
+	query []byte
+	body  []byte
+}
+
+// Result is what authrep, authorize and report return. An error is a result
+// too (outcome "error"), never an exception, so a VU goes on.
+type Result struct {
+	Call       string  `js:"call"`
+	Status     int     `js:"status"`
+	Outcome    string  `js:"outcome"`
+	Authorized bool    `js:"authorized"`
+	Reason     string  `js:"reason"`
+	Code       string  `js:"code"`
+	Error      string  `js:"error"`
+	Duration   float64 `js:"duration"` // milliseconds
+	Target     string  `js:"target"`
+}
+
+func (mi *ModuleInstance) newClient(call sobek.ConstructorCall) *sobek.Object {
+	rt := mi.vu.Runtime()
+	if mi.initErr != nil {
+		mi.throw(mi.initErr)
+	}
+	c, err := mi.clientFromOptions(call.Argument(0))
+	if err != nil {
+		mi.throw(fmt.Errorf("new backend.Client: %w", err))
+	}
+	return rt.ToValue(c).ToObject(rt)
+}
+
+// options reads named fields of a JS object.
+type options struct {
+	rt  *sobek.Runtime
+	obj *sobek.Object
+}
+
+func optionsOf(rt *sobek.Runtime, v sobek.Value) options {
+	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+		return options{rt: rt}
+	}
+	return options{rt: rt, obj: v.ToObject(rt)}
+}
+
+func (o options) get(name string) sobek.Value {
+	if o.obj == nil {
+		return nil
+	}
+	v := o.obj.Get(name)
+	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+		return nil
+	}
+	return v
+}
+
+func (o options) str(name string) string {
+	if v := o.get(name); v != nil {
+		return v.String()
+	}
+	return ""
+}
+
+func (o options) int(name string, def int64) (int64, error) {
+	v := o.get(name)
+	if v == nil {
+		return def, nil
+	}
+	f := v.ToFloat()
+	if math.IsNaN(f) || f != math.Trunc(f) {
+		return 0, fmt.Errorf("%s: want an integer, got %s", name, v.String())
+	}
+	return int64(f), nil
+}
+
+func (mi *ModuleInstance) clientFromOptions(v sobek.Value) (*Client, error) {
+	o := optionsOf(mi.vu.Runtime(), v)
+	var raw []string
+	if t := o.get("targets"); t != nil {
+		if err := o.rt.ExportTo(t, &raw); err != nil {
+			return nil, fmt.Errorf("targets: want an array of base URLs: %w", err)
+		}
+	} else if t := o.str("target"); t != "" {
+		raw = []string{t}
+	}
+	if len(raw) == 0 {
+		return nil, errors.New("targets: at least one base URL is needed (e.g. ['http://127.0.0.1:3000'])")
+	}
+	c := &Client{mi: mi}
+	c.rr.Store(mi.root.rr.Add(1)) // VUs start on different targets
+	for i, r := range raw {
+		t, err := mi.root.sharedTarget(r)
+		if err != nil {
+			return nil, fmt.Errorf("targets[%d]: %w", i, err)
+		}
+		c.targets = append(c.targets, t)
+	}
+	c.creds = Credentials{ServiceID: o.str("serviceId"), ServiceToken: o.str("serviceToken"), ProviderKey: o.str("providerKey")}
+	if c.creds.ServiceToken == "" && c.creds.ProviderKey == "" {
+		return nil, errors.New("serviceToken or providerKey: one of them is needed")
+	}
+	if c.creds.ServiceToken != "" && c.creds.ServiceID == "" {
+		return nil, errors.New("serviceId: needed with serviceToken")
+	}
+	var err error
+	if c.timeout, err = durationOf(o.get("timeout"), "timeout", 10*time.Second); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) nextTarget() *target {
+	if len(c.targets) == 1 {
+		return c.targets[0]
+	}
+	return c.targets[int(c.rr.Add(1)%uint32(len(c.targets)))]
+}
+
+// appOf reads an application argument: a user key string, or an object
+// {userKey} or {appId, appKey}.
+func (c *Client) appOf(v sobek.Value) (AppCredentials, error) {
+	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+		return AppCredentials{}, errors.New("app: want a user key or {userKey} or {appId, appKey}")
+	}
+	if s, ok := v.Export().(string); ok {
+		if s == "" {
+			return AppCredentials{}, errors.New("app: empty user key")
+		}
+		return AppCredentials{UserKey: s}, nil
+	}
+	o := optionsOf(c.mi.vu.Runtime(), v)
+	a := AppCredentials{UserKey: o.str("userKey"), AppID: o.str("appId"), AppKey: o.str("appKey")}
+	if a.UserKey == "" && a.AppID == "" {
+		return AppCredentials{}, errors.New("app: userKey or appId is needed")
+	}
+	return a, nil
+}
+
+// usageOf reads {metric: N, ...}.
+func (c *Client) usageOf(v sobek.Value) ([]usageEntry, error) {
+	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+		return nil, nil
+	}
+	obj := v.ToObject(c.mi.vu.Runtime())
+	keys := obj.Keys()
+	m := make(map[string]int64, len(keys))
+	for _, k := range keys {
+		f := obj.Get(k).ToFloat()
+		if math.IsNaN(f) || f != math.Trunc(f) || f < 0 {
+			return nil, fmt.Errorf("usage[%s]: want a non-negative integer, got %s", k, obj.Get(k).String())
+		}
+		m[k] = int64(f)
+	}
+	return sortedUsage(m), nil
+}
+
+// Authrep authorizes and reports usage in one call
+// (GET /transactions/authrep.xml).
+func (c *Client) Authrep(app sobek.Value, usage sobek.Value) *Result {
+	return c.transaction("authrep", app, usage)
+}
+
+// Authorize checks limits without reporting (GET /transactions/authorize.xml).
+func (c *Client) Authorize(app sobek.Value, usage sobek.Value) *Result {
+	return c.transaction("authorize", app, usage)
+}
+
+func (c *Client) transaction(call string, appV, usageV sobek.Value) *Result {
+	state := c.mi.vu.State()
+	if state == nil {
+		c.mi.throw(fmt.Errorf("%s: calls must be made in setup(), the default function or teardown(), not the init context", call))
+	}
+	app, err := c.appOf(appV)
+	if err == nil {
+		var usage []usageEntry
+		if usage, err = c.usageOf(usageV); err == nil {
+			return c.doTransaction(c.mi.vu.Context(), call, app, usage, &c.query, &c.body)
+		}
+	}
+	// Bad arguments are the script's bug: say so loudly, once per call.
+	c.mi.throw(fmt.Errorf("%s: %w", call, err))
+	return nil
+}
+
+// doTransaction runs one authrep/authorize and emits its metrics. It is safe
+// to call from several goroutines when each brings its own buffers.
+func (c *Client) doTransaction(ctx context.Context, call string, app AppCredentials, usage []usageEntry, qbuf, bbuf *[]byte) *Result {
+	t := c.nextTarget()
+	*qbuf = transactionQuery((*qbuf)[:0], call, c.creds, app, usage)
+	start := time.Now()
+	resp, err := t.do(ctx, "GET", string(*qbuf), "", nil, c.timeout, *bbuf)
+	dur := time.Since(start)
+	r := &Result{Call: call, Target: t.base, Duration: float64(dur) / float64(time.Millisecond)}
+	if err != nil {
+		r.Outcome, r.Error = OutcomeError, err.Error()
+	} else {
+		*bbuf = resp.body
+		v := classify(resp.status, resp.body, true)
+		r.Status, r.Outcome, r.Authorized, r.Reason, r.Code = resp.status, v.outcome, v.authorized, v.reason, v.code
+	}
+	var accepted []usageEntry
+	if call == "authrep" && r.Outcome == OutcomeAuthorized {
+		accepted = usage // authrep reports only what it authorized
+	}
+	c.emit(ctx, call, r.Outcome, dur, accepted)
+	return r
+}
+
+// emit pushes one call's samples: its duration, its outcome and, when the
+// system took usage, the hits accepted per metric.
+func (c *Client) emit(ctx context.Context, call, outcome string, dur time.Duration, accepted []usageEntry) {
+	state := c.mi.vu.State()
+	if state == nil {
+		return
+	}
+	ctm := state.Tags.GetCurrentValues()
+	now := time.Now()
+	callTags := ctm.Tags.With("call", call)
+	samples := make(metrics.Samples, 0, 2+len(accepted))
+	samples = append(samples,
+		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: c.mi.metrics.callDuration, Tags: callTags},
+			Time: now, Value: metrics.D(dur), Metadata: ctm.Metadata},
+		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: c.mi.metrics.results, Tags: callTags.With("outcome", outcome)},
+			Time: now, Value: 1, Metadata: ctm.Metadata},
+	)
+	for _, u := range accepted {
+		samples = append(samples, metrics.Sample{
+			TimeSeries: metrics.TimeSeries{Metric: c.mi.metrics.hitsAccepted, Tags: ctm.Tags.With("metric", u.metric)},
+			Time:       now, Value: float64(u.value), Metadata: ctm.Metadata,
+		})
+	}
+	metrics.PushIfNotDone(ctx, state.Samples, samples)
+}
+
+// Report sends usage for many applications in one batch
+// (POST /transactions.xml). transactions is an array of
+// {userKey | appId, usage: {metric: N}, timestamp?}. A 202 means the system
+// took every transaction: their usage counts as accepted.
+func (c *Client) Report(transactions sobek.Value) *Result {
+	state := c.mi.vu.State()
+	if state == nil {
+		c.mi.throw(errors.New("report: calls must be made in setup(), the default function or teardown()"))
+	}
+	rt := c.mi.vu.Runtime()
+	if transactions == nil || sobek.IsUndefined(transactions) || sobek.IsNull(transactions) {
+		c.mi.throw(errors.New("report: transactions: want an array of {userKey|appId, usage}"))
+	}
+	arr := transactions.ToObject(rt)
+	n := int(arr.Get("length").ToInteger())
+	if n == 0 {
+		c.mi.throw(errors.New("report: transactions: at least one transaction is needed"))
+	}
+	body := c.creds.appendQuery(nil)
+	totals := map[string]int64{}
+	for i := range n {
+		tv := arr.Get(strconv.Itoa(i))
+		app, err := c.appOf(tv)
+		if err != nil {
+			c.mi.throw(fmt.Errorf("report: transactions[%d]: %w", i, err))
+		}
+		o := optionsOf(rt, tv)
+		usage, err := c.usageOf(o.get("usage"))
+		if err != nil {
+			c.mi.throw(fmt.Errorf("report: transactions[%d]: %w", i, err))
+		}
+		p := "transactions[" + strconv.Itoa(i) + "]"
+		if app.UserKey != "" {
+			body = appendParam(body, p+"[user_key]", app.UserKey)
+		} else {
+			body = appendParam(body, p+"[app_id]", app.AppID)
+		}
+		for _, u := range usage {
+			body = appendParam(body, p+"[usage]["+u.metric+"]", strconv.FormatInt(u.value, 10))
+			totals[u.metric] += u.value
+		}
+		if ts := o.str("timestamp"); ts != "" {
+			body = appendParam(body, p+"[timestamp]", ts)
+		}
+	}
+	ctx := c.mi.vu.Context()
+	t := c.nextTarget()
+	start := time.Now()
+	resp, err := t.do(ctx, "POST", "/transactions.xml", "application/x-www-form-urlencoded", body, c.timeout, c.body)
+	dur := time.Since(start)
+	r := &Result{Call: "report", Target: t.base, Duration: float64(dur) / float64(time.Millisecond)}
+	var accepted []usageEntry
+	if err != nil {
+		r.Outcome, r.Error = OutcomeError, err.Error()
+	} else {
+		c.body = resp.body
+		v := classify(resp.status, resp.body, false)
+		r.Status, r.Outcome, r.Authorized, r.Reason, r.Code = resp.status, v.outcome, v.authorized, v.reason, v.code
+		if r.Outcome == OutcomeAuthorized {
+			accepted = sortedUsage(totals)
+		}
+	}
+	c.emit(ctx, "report", r.Outcome, dur, accepted)
+	return r
+}
+
+// BatchSummary is what authrepMany returns.
+type BatchSummary struct {
+	Count      int     `js:"count"`
+	Authorized int     `js:"authorized"`
+	Limited    int     `js:"limited"`
+	Rejected   int     `js:"rejected"`
+	Errors     int     `js:"errors"`
+	FirstError string  `js:"firstError"`
+	Duration   float64 `js:"duration"` // milliseconds, wall clock of the whole batch
+}
+
+// AuthrepMany runs count authrep calls from Go, concurrency at a time, keys
+// drawn from a chooser: the calls and the metrics are the same as count
+// authrep() calls, without a JS round trip per request. opts:
+// {keys: chooser, keyPrefix: 'key-', usage: {hits: 1}, concurrency: 8}.
+func (c *Client) AuthrepMany(count int64, opts sobek.Value) *BatchSummary {
+	state := c.mi.vu.State()
+	if state == nil {
+		c.mi.throw(errors.New("authrepMany: calls must be made in setup(), the default function or teardown()"))
+	}
+	o := optionsOf(c.mi.vu.Runtime(), opts)
+	if count <= 0 {
+		c.mi.throw(fmt.Errorf("authrepMany: count: must be positive, got %d", count))
+	}
+	ch, ok := exportChooser(o.get("keys"))
+	if !ok {
+		c.mi.throw(errors.New("authrepMany: keys: want a chooser from backend.uniform() or backend.zipf()"))
+	}
+	prefix := o.str("keyPrefix")
+	usage, err := c.usageOf(o.get("usage"))
+	if err != nil {
+		c.mi.throw(fmt.Errorf("authrepMany: %w", err))
+	}
+	conc, err := o.int("concurrency", 8)
+	if err != nil || conc <= 0 || conc > 4096 {
+		c.mi.throw(fmt.Errorf("authrepMany: concurrency: want 1..4096, got %s", o.str("concurrency")))
+	}
+	conc = min(conc, count)
+	ctx := c.mi.vu.Context()
+	stream := ch.stream(state.VUIDGlobal)
+	base := ch.reserve(uint64(count))
+
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		sum  = BatchSummary{Count: int(count)}
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			var qbuf, bbuf []byte
+			keyBuf := []byte(prefix)
+			var local BatchSummary
+			for {
+				i := next.Add(1) - 1
+				if i >= count || ctx.Err() != nil {
+					break
+				}
+				keyBuf = strconv.AppendInt(keyBuf[:len(prefix)], int64(ch.pick(stream, base+uint64(i))), 10)
+				r := c.doTransaction(ctx, "authrep", AppCredentials{UserKey: string(keyBuf)}, usage, &qbuf, &bbuf)
+				switch r.Outcome {
+				case OutcomeAuthorized:
+					local.Authorized++
+				case OutcomeLimited:
+					local.Limited++
+				case OutcomeRejected:
+					local.Rejected++
+				default:
+					local.Errors++
+					if local.FirstError == "" {
+						local.FirstError = r.Error + r.Reason
+					}
+				}
+			}
+			mu.Lock()
+			sum.Authorized += local.Authorized
+			sum.Limited += local.Limited
+			sum.Rejected += local.Rejected
+			sum.Errors += local.Errors
+			if sum.FirstError == "" {
+				sum.FirstError = local.FirstError
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	sum.Duration = float64(time.Since(start)) / float64(time.Millisecond)
+	return &sum
+}
+
+// Close drops this process's idle connections to the client's targets.
+func (c *Client) Close() {
+	for _, t := range c.targets {
+		t.closeIdle()
+	}
+}
