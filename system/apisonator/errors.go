@@ -29,10 +29,14 @@ func (e *Error) XML() []byte {
 	b.WriteString(`<error code="`)
 	_ = xml.EscapeText(&b, []byte(e.Code))
 	b.WriteString(`">`)
-	_ = xml.EscapeText(&b, []byte(e.Message))
+	b.WriteString(textEscaper.Replace(e.Message))
 	b.WriteString(`</error>`)
 	return []byte(b.String())
 }
+
+// textEscaper escapes element text as Ruby's Builder does: &, < and >, not
+// quotes (so messages keep their "quoted" names, as Apisonator answers).
+var textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>`
 

@@ -1,7 +1,6 @@
 package apisonator
 
 import (
-	"encoding/xml"
 	"strconv"
 	"strings"
 )
@@ -23,7 +22,7 @@ func (s *Status) XML() []byte {
 		b.WriteString("</reason>")
 	}
 	b.WriteString("<plan>")
-	_ = xml.EscapeText(&b, []byte(s.PlanName))
+	b.WriteString(textEscaper.Replace(s.PlanName))
 	b.WriteString("</plan>")
 	if len(s.Reports) > 0 {
 		b.WriteString("<usage_reports>")
