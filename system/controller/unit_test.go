@@ -147,9 +147,19 @@ type recorder struct {
 	log  []string
 }
 
-func (r *recorder) promote(b string) { r.mu.Lock(); r.held[b] = true; r.log = append(r.log, "+"+b); r.mu.Unlock() }
-func (r *recorder) demote(b string)  { r.mu.Lock(); delete(r.held, b); r.log = append(r.log, "-"+b); r.mu.Unlock() }
-func (r *recorder) count() int       { r.mu.Lock(); defer r.mu.Unlock(); return len(r.held) }
+func (r *recorder) promote(b string) {
+	r.mu.Lock()
+	r.held[b] = true
+	r.log = append(r.log, "+"+b)
+	r.mu.Unlock()
+}
+func (r *recorder) demote(b string) {
+	r.mu.Lock()
+	delete(r.held, b)
+	r.log = append(r.log, "-"+b)
+	r.mu.Unlock()
+}
+func (r *recorder) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.held) }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
