@@ -10,13 +10,13 @@ BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 # The reference system's programs and the CLI.
 PROGRAMS := listener worker controller migrate
 
-.PHONY: all build test test-unit fuzz lint deps bench clean
+.PHONY: all build test test-unit fuzz lint deps bench-system clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./system/cmd/,$(PROGRAMS))
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./system/cmd/,$(PROGRAMS)) ./cmd/perfrun
 
 # deps installs what the tests need from Debian when it is missing.
 deps:
@@ -41,6 +41,12 @@ $(TOOLS)/benchstat:
 lint: $(TOOLS)/staticcheck
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
+
+# bench-system: authrep and job-apply benchmarks against a real Redis, with
+# redis-benchmark's figure for the same commands as the ceiling (bin/bench/).
+bench-system: $(TOOLS)/benchstat
+	COUNT=$${COUNT:-5} bash scripts/bench-system.sh
+	$(TOOLS)/benchstat bin/bench/system.txt
 
 clean:
 	rm -rf $(BIN)

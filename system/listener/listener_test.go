@@ -28,13 +28,14 @@ import (
 )
 
 type env struct {
-	url string
-	rdb *redis.Client
-	reg *prometheus.Registry
+	url     string
+	rdb     *redis.Client
+	reg     *prometheus.Registry
+	handler http.Handler
 }
 
 // start serves a real listener over HTTP on loopback against a real Redis.
-func start(t *testing.T, f queue.Format) *env {
+func start(t testing.TB, f queue.Format) *env {
 	t.Helper()
 	rs := redistest.Start(t)
 	rdb := rs.Client(t)
@@ -46,12 +47,22 @@ func start(t *testing.T, f queue.Format) *env {
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Internal:       (&internalapi.API{Catalog: cat, Usage: use}).Handler(),
 	})
-	hs := httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &env{url: hs.URL, rdb: rdb, reg: reg}
+	return &env{url: hs.URL, rdb: rdb, reg: reg, handler: h}
 }
 
-func (e *env) do(t *testing.T, method, path, body string) (int, string) {
+// startB is start with the compatibility fixtures provisioned, for benchmarks.
+func startB(b *testing.B, f queue.Format) *env {
+	e := start(b, f)
+	provision(b, e)
+	// a limit high enough never to refuse during the benchmark
+	e.must(b, "PUT", "/internal/services/s1/plans/p1/usagelimits/m2/minute", `{"usagelimit":{"minute":1000000000}}`, 200)
+	return e
+}
+
+func (e *env) do(t testing.TB, method, path, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
 	if err != nil {
@@ -73,7 +84,7 @@ func (e *env) do(t *testing.T, method, path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (e *env) must(t *testing.T, method, path, body string, want int) {
+func (e *env) must(t testing.TB, method, path, body string, want int) {
 	t.Helper()
 	if code, b := e.do(t, method, path, body); code != want {
 		t.Fatalf("%s %s: %d %s, want %d", method, path, code, b, want)
@@ -81,7 +92,7 @@ func (e *env) must(t *testing.T, method, path, body string, want int) {
 }
 
 // provision sets up, through the internal API, what the compatibility cases use.
-func provision(t *testing.T, e *env) {
+func provision(t testing.TB, e *env) {
 	e.must(t, "POST", "/internal/services/", `{"service":{"id":"s1","provider_key":"pk1","state":"active","backend_version":"2"}}`, 201)
 	e.must(t, "POST", "/internal/services/", `{"service":{"id":"s2","provider_key":"pk2","backend_version":"1"}}`, 201)
 	e.must(t, "POST", "/internal/service_tokens/", `{"service_tokens":{"tok1":{"service_id":"s1"}}}`, 201)
