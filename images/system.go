@@ -1,0 +1,66 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Built is an image tarball ready to load into a cluster.
+type Built struct {
+	Ref     string
+	Tarball string
+}
+
+// Programs are the reference system's programs (system/cmd/<name>); each
+// becomes perfrun/<name>:<tag>.
+var Programs = []string{"listener", "worker", "controller", "migrate"}
+
+// System builds the reference system's images at tag from the repository at
+// repo into outDir: one per program of Programs that exists in the tree, and
+// perfrun/redis:<tag> from this machine's redis-server. Programs not in the
+// tree yet are skipped and named in the returned list of missing ones.
+func System(ctx context.Context, repo, outDir, tag string) (built []Built, missing []string, err error) {
+	binDir := filepath.Join(outDir, "bin-"+tag)
+	for _, p := range Programs {
+		if _, err := os.Stat(filepath.Join(repo, "system", "cmd", p, "main.go")); err != nil {
+			missing = append(missing, p)
+			continue
+		}
+		bin := filepath.Join(binDir, p)
+		if err := GoBinary(ctx, repo, "./system/cmd/"+p, bin); err != nil {
+			return built, missing, err
+		}
+		ref := "perfrun/" + p + ":" + tag
+		tar := filepath.Join(outDir, p+"-"+tag+".tar")
+		if err := BuildTo(tar, Spec{Ref: ref, Files: []File{{Src: bin, Dst: "/usr/local/bin/" + p}}, Entrypoint: []string{"/usr/local/bin/" + p}, User: "65532"}); err != nil {
+			return built, missing, err
+		}
+		built = append(built, Built{Ref: ref, Tarball: tar})
+	}
+	b, err := Redis(ctx, outDir, tag)
+	if err != nil {
+		return built, missing, err
+	}
+	return append(built, b), missing, nil
+}
+
+// Redis builds perfrun/redis:<tag> from the host's Debian redis-server and
+// the libraries it links, so the cluster runs the same Redis the host would.
+// On kind, the fixtures' kustomize images: setting can name upstream redis.
+func Redis(ctx context.Context, outDir, tag string) (Built, error) {
+	const server = "/usr/bin/redis-server"
+	files, err := WithLibraries(ctx, server)
+	if err != nil {
+		return Built{}, fmt.Errorf("redis image: %w (install redis-server: scripts/cluster-deps.sh)", err)
+	}
+	ref := "perfrun/redis:" + tag
+	tar := filepath.Join(outDir, "redis-"+tag+".tar")
+	spec := Spec{Ref: ref, Files: files, Entrypoint: []string{server},
+		Cmd: []string{"--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"}, User: "65532"}
+	if err := BuildTo(tar, spec); err != nil {
+		return Built{}, err
+	}
+	return Built{Ref: ref, Tarball: tar}, nil
+}
