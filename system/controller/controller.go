@@ -295,6 +295,7 @@ func (c *Controller) work(ctx context.Context) {
 			c.log.Error("reconcile", "key", key, "err", err)
 		}
 		cancel()
+		c.queue.done(key)
 	}
 }
 

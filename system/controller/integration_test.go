@@ -415,23 +415,40 @@ func TestLeaderElectionSurvivorKeepsEveryBucket(t *testing.T) {
 	}
 	args := []string{"-redis", f.srv.URL(), "-mode", "leader-election", "-replicas", "3",
 		"-lease-duration", "1s", "-lease-retry", "100ms", "-resync", "300ms", "-work", "1ms"}
+	// Start from a spread: le-i holds bucket i, as after a rollout in which
+	// the three pods came up together and split the leases. (Started one by
+	// one here, the first replica would take every free lease at once.) The
+	// seeded leases carry the replicas' own identities, so each replica
+	// simply keeps renewing the one it finds in its name.
+	controllerBin(t) // build first: a slow build must not outlast the seeds
+	for i, b := range buckets {
+		lc, err := lease.New(f.srv.Client(t), fmt.Sprintf("le-%d", i), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := lc.TryAcquire(context.Background(), b); err != nil || !ok {
+			t.Fatalf("seeding lease %s: %v %v", b, ok, err)
+		}
+	}
 	procs := map[string]*proc{}
 	for i := range replicas {
 		name := fmt.Sprintf("le-%d", i)
 		procs[name] = startController(t, name, nil, args...)
 	}
+	for name, p := range procs {
+		series := fmt.Sprintf(`perfrun_controller_buckets_held{pod=%q}`, name)
+		eventually(t, 5*time.Second, name+" holding its one bucket", func() (bool, string) {
+			v := p.metric(series)
+			return v == 1, fmt.Sprint(v)
+		})
+	}
+	time.Sleep(1500 * time.Millisecond) // longer than a lease: each replica keeps its own by renewing it
+	if hs := holders(t, f, buckets); hs[0] != "le-0" || hs[1] != "le-1" || hs[2] != "le-2" {
+		t.Fatalf("holders = %v, want le-0, le-1, le-2: a replica keeps the lease it holds", hs)
+	}
 
-	// Every bucket gets a holder, one of the replicas.
-	eventually(t, 5*time.Second, "every lease held", func() (bool, string) {
-		hs := holders(t, f, buckets)
-		for _, h := range hs {
-			if procs[h] == nil {
-				return false, fmt.Sprint(hs)
-			}
-		}
-		return true, ""
-	})
-	survivor := holders(t, f, buckets)[0]
+	// Two of three die.
+	const survivor = "le-0"
 	var restarted []*proc
 	for name, p := range procs {
 		if name != survivor {

@@ -68,9 +68,14 @@ func TestWorkQueueDedupesAndStops(t *testing.T) {
 			t.Fatalf("get = %q, %v; want %q", got, ok, want)
 		}
 	}
-	q.add("a") // taken out, so it may wait again
+	q.add("a") // in a worker's hands: not queued again
+	if q.len() != 0 {
+		t.Fatalf("re-adding a key being processed: len = %d, want 0", q.len())
+	}
+	q.done("a")
+	q.add("a") // done, so it may wait again
 	if q.len() != 1 {
-		t.Fatalf("re-adding a taken key: len = %d, want 1", q.len())
+		t.Fatalf("re-adding a done key: len = %d, want 1", q.len())
 	}
 	done := make(chan bool)
 	go func() {
