@@ -65,8 +65,10 @@ const (
 
 // resolveService applies Apisonator's credential rules: provider_key wins
 // over service_token; a token needs a service id; with a provider key and no
-// service id the provider's default service is used.
-func (t *Transactor) resolveService(ctx context.Context, providerKey, token, serviceID, userKey, appID string) (*catalog.Snapshot, string, error) {
+// service id the provider's default service is used. The snapshot it returns
+// also holds the application named by appID or userKey, read in the same
+// round trip.
+func (t *Transactor) resolveService(ctx context.Context, providerKey, token, serviceID, userKey, appID string, at time.Time) (*catalog.Snapshot, string, error) {
 	if providerKey == "" {
 		switch {
 		case token == "":
@@ -85,7 +87,7 @@ func (t *Transactor) resolveService(ctx context.Context, providerKey, token, ser
 		}
 		serviceID = id
 	}
-	snap, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: serviceID, ServiceToken: tokenIfNoKey(providerKey, token), UserKey: userKey, AppID: appID})
+	snap, err := t.Catalog.LoadAuth(ctx, catalog.AuthRequest{ServiceID: serviceID, ServiceToken: tokenIfNoKey(providerKey, token), UserKey: userKey, AppID: appID, At: at})
 	if err != nil {
 		return nil, "", err
 	}
@@ -125,7 +127,14 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	if p.UserID != "" {
 		return nil, ErrEndUsersNoLongerSupported()
 	}
-	snap, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, p.UserKey, p.AppID)
+	now := t.now()
+	// With both app_id and user_key Apisonator refuses before loading the
+	// application; the credentials are still checked first.
+	appID, userKey := p.AppID, p.UserKey
+	if appID != "" && userKey != "" {
+		userKey = ""
+	}
+	snap, _, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, userKey, appID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -144,20 +153,13 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	default:
 		return nil, ErrApplicationNotFound("")
 	}
-	if err := t.Catalog.LoadApplication(ctx, snap, sid, aid); err != nil {
-		return nil, err
-	}
 	if snap.App == nil {
 		if p.AppID != "" {
 			return nil, ErrApplicationNotFound(aid)
 		}
 		return nil, ErrUserKeyInvalid(p.UserKey)
 	}
-	now := t.now()
-	values, err := t.Usage.ReadMany(ctx, sid, aid, usage.Periods, now)
-	if err != nil {
-		return nil, err
-	}
+	sid, values := snap.Service.ID, snap.Usage
 	st := &Status{Authorized: true, PlanName: snap.App.PlanName}
 
 	// Validators, in Apisonator's order, stopping at the first that fails:
@@ -303,15 +305,14 @@ func limitsHold(snap *catalog.Snapshot, values map[usage.Period]map[string]int64
 // (which records them as integration errors). It returns how many
 // transactions were accepted.
 func (t *Transactor) Report(ctx context.Context, p *ReportParams) (int, error) {
-	snap, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "")
+	now := t.now()
+	_, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "", now)
 	if err != nil {
 		return 0, err
 	}
-	_ = snap
 	if len(p.Transactions) == 0 {
 		return 0, ErrTransactionsIsBlank()
 	}
-	now := t.now()
 	accepted := 0
 	for _, tr := range p.Transactions {
 		aid := strings.TrimSpace(tr.AppID)

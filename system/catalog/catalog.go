@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -270,6 +269,9 @@ type Snapshot struct {
 	AppKeys      []string
 	Metrics      Metrics
 	Limits       []Limit // of the application's plan, sorted by metric name then period
+	// Usage is the application's usage per period and metric name, when
+	// loaded by LoadAuth.
+	Usage map[usage.Period]map[string]int64
 }
 
 // Metrics are a service's metrics: names by id, ids by name, parents.
@@ -346,14 +348,7 @@ func (s *Store) LoadApplication(ctx context.Context, snap *Snapshot, sid, aid st
 		return fmt.Errorf("loading limits of plan %s: %w", snap.App.PlanID, err)
 	}
 	snap.Limits = parseLimits(raw)
-	sort.Slice(snap.Limits, func(i, j int) bool {
-		a, b := snap.Limits[i], snap.Limits[j]
-		na, nb := snap.Metrics.NameByID[a.MetricID], snap.Metrics.NameByID[b.MetricID]
-		if na != nb {
-			return na < nb
-		}
-		return periodIndex(a.Period) < periodIndex(b.Period)
-	})
+	sortLimits(snap)
 	return nil
 }
 

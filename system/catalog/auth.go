@@ -1,0 +1,126 @@
+package catalog
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/perfrun/perfrun/system/usage"
+	"github.com/redis/go-redis/v9"
+)
+
+// authScript reads, in one round trip and one consistent snapshot, all an
+// authorization needs: the service, the token check, the application (by id
+// or user key), its keys, the service's metrics, the plan's limits and the
+// application's usage in every period. The keys are built inside the script
+// from the ids, which is fine on one Redis (the reference system's) but not
+// on Redis Cluster.
+//
+// ARGV: service id, token or "", user key or "", app id or "", then the
+// period stamps (usage.Period.Stamp) in usage.Periods order.
+var authScript = redis.NewScript(authLua)
+
+//go:embed auth.lua
+var authLua string
+
+// AuthRequest names what an authorization is about.
+type AuthRequest struct {
+	ServiceID    string
+	ServiceToken string // checked when not empty
+	UserKey      string // resolved to an application when AppID is empty
+	AppID        string
+	At           time.Time // the usage periods read are those holding At
+}
+
+// LoadAuth reads everything an authorization needs in one round trip. In the
+// snapshot, Service is nil when the service does not exist, App is nil when
+// the application does not (UserKeyAppID is then "" for an unknown user key),
+// and Usage holds the application's usage per period at req.At.
+func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error) {
+	args := make([]any, 0, 4+len(usage.Periods))
+	args = append(args, req.ServiceID, req.ServiceToken, req.UserKey, req.AppID)
+	for _, p := range usage.Periods {
+		args = append(args, p.Stamp(req.At))
+	}
+	res, err := authScript.Run(ctx, s.rdb, nil, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("loading service %s for authorization: %w", req.ServiceID, err)
+	}
+	if len(res) != 9 {
+		return nil, fmt.Errorf("loading service %s: unexpected reply of %d parts", req.ServiceID, len(res))
+	}
+	snap := &Snapshot{}
+	if m := pairs(res[0]); m["provider_key"] != "" {
+		snap.Service = &Service{ID: req.ServiceID, ProviderKey: m["provider_key"], State: m["state"], BackendVersion: m["backend_version"]}
+	}
+	if n, _ := res[1].(int64); n == 1 {
+		snap.TokenValid = true
+	}
+	aid, _ := res[2].(string)
+	if req.AppID == "" {
+		snap.UserKeyAppID = aid
+	}
+	app := pairs(res[3])
+	if len(app) == 0 {
+		return snap, nil
+	}
+	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: app["state"], PlanID: app["plan_id"], PlanName: app["plan_name"]}
+	snap.AppKeys = stringList(res[4])
+	names := pairs(res[5])
+	snap.Metrics = Metrics{NameByID: names, Parent: pairs(res[6]), IDByName: make(map[string]string, len(names))}
+	for id, n := range names {
+		snap.Metrics.IDByName[n] = id
+	}
+	snap.Limits = parseLimits(pairs(res[7]))
+	sortLimits(snap)
+	per, _ := res[8].([]any)
+	snap.Usage = make(map[usage.Period]map[string]int64, len(usage.Periods))
+	for i, p := range usage.Periods {
+		m := map[string]int64{}
+		if i < len(per) {
+			for k, v := range pairs(per[i]) {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				m[k] = n
+			}
+		}
+		snap.Usage[p] = m
+	}
+	return snap, nil
+}
+
+func sortLimits(snap *Snapshot) {
+	sort.Slice(snap.Limits, func(i, j int) bool {
+		a, b := snap.Limits[i], snap.Limits[j]
+		na, nb := snap.Metrics.NameByID[a.MetricID], snap.Metrics.NameByID[b.MetricID]
+		if na != nb {
+			return na < nb
+		}
+		return periodIndex(a.Period) < periodIndex(b.Period)
+	})
+}
+
+// pairs turns a flat HGETALL reply from a script into a map.
+func pairs(v any) map[string]string {
+	xs, _ := v.([]any)
+	m := make(map[string]string, len(xs)/2)
+	for i := 0; i+1 < len(xs); i += 2 {
+		k, _ := xs[i].(string)
+		val, _ := xs[i+1].(string)
+		m[k] = val
+	}
+	return m
+}
+
+func stringList(v any) []string {
+	xs, _ := v.([]any)
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,35 @@
+#!lua flags=no-writes
+local sid, token, ukey, aid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local base = "catalog/service/" .. sid
+local svc = redis.call("HGETALL", base)
+local tok = 0
+if token ~= "" then
+  tok = redis.call("EXISTS", "catalog/service_token/" .. token .. "/" .. sid)
+end
+if #svc == 0 then
+  return {svc, tok, "", {}, {}, {}, {}, {}, {}}
+end
+if aid == "" and ukey ~= "" then
+  local v = redis.call("GET", base .. "/user_key/" .. ukey)
+  if v then aid = v end
+end
+local app, keys, names, parents, limits, use = {}, {}, {}, {}, {}, {}
+if aid ~= "" then
+  local akey = base .. "/app/" .. aid
+  app = redis.call("HGETALL", akey)
+  if #app > 0 then
+    keys = redis.call("SMEMBERS", akey .. "/keys")
+    names = redis.call("HGETALL", base .. "/metric_names")
+    parents = redis.call("HGETALL", base .. "/metric_parents")
+    local plan = ""
+    for i = 1, #app, 2 do
+      if app[i] == "plan_id" then plan = app[i + 1] end
+    end
+    limits = redis.call("HGETALL", base .. "/plan/" .. plan .. "/limits")
+    local ubase = "usage/{service:" .. sid .. "}/app:" .. aid .. "/"
+    for i = 5, #ARGV do
+      use[#use + 1] = redis.call("HGETALL", ubase .. ARGV[i])
+    end
+  end
+end
+return {svc, tok, aid, app, keys, names, parents, limits, use}
