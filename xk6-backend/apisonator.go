@@ -89,7 +89,7 @@ func appendParam(b []byte, name, value string) []byte {
 	if n := len(b); n > 0 && b[n-1] != '?' {
 		b = append(b, '&')
 	}
-	b = append(b, name...)
+	b = appendEscaped(b, name)
 	b = append(b, '=')
 	return appendEscaped(b, value)
 }
