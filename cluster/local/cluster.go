@@ -80,8 +80,10 @@ func (c *Cluster) path(elem ...string) string {
 	return filepath.Join(append([]string{c.stateDir}, elem...)...)
 }
 
-func (c *Cluster) containerdState() string  { return filepath.Join(c.runDir, "containerd") }
-func (c *Cluster) containerdSocket() string { return filepath.Join(c.runDir, "containerd", "containerd.sock") }
+func (c *Cluster) containerdState() string { return filepath.Join(c.runDir, "containerd") }
+func (c *Cluster) containerdSocket() string {
+	return filepath.Join(c.runDir, "containerd", "containerd.sock")
+}
 
 // bin is the path of a built binary.
 func (c *Cluster) bin(name string) string {

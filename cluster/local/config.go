@@ -59,7 +59,7 @@ func (c *Cluster) writeConfigs() error {
 		}
 	}
 	files := map[string]string{
-		"config/containerd.toml":       c.containerdConfig(),
+		"config/containerd.toml":        c.containerdConfig(),
 		"cni/net.d/10-perfrun.conflist": cniConfig(c.runDir),
 		"config/kubelet.yaml":           c.kubeletConfig(),
 		"config/kube-proxy.yaml":        c.kubeProxyConfig(),

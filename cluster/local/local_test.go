@@ -1,0 +1,125 @@
+package local
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The versions the code builds and caches under must be the ones the tools
+// modules pin, or the cache key would lie.
+func TestToolVersionsMatchToolsModules(t *testing.T) {
+	for _, tool := range Tools {
+		b, err := os.ReadFile(filepath.Join("..", "..", "tools", tool.Name, "go.mod"))
+		if err != nil {
+			t.Fatalf("%s: %v", tool.Name, err)
+		}
+		re := regexp.MustCompile(`(?m)^\s*(?:require\s+)?` + regexp.QuoteMeta(tool.Module) + `\s+(\S+)`)
+		m := re.FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("tools/%s/go.mod does not require %s", tool.Name, tool.Module)
+		}
+		if got := string(m[1]); got != tool.Version {
+			t.Errorf("tools/%s/go.mod pins %s %s, Tools says %s", tool.Name, tool.Module, got, tool.Version)
+		}
+	}
+}
+
+func TestGoOutputName(t *testing.T) {
+	for pkg, want := range map[string]string{
+		"go.etcd.io/etcd/server/v3":         "server",
+		"github.com/coredns/coredns":        "coredns",
+		"k8s.io/kubernetes/cmd/kubelet":     "kubelet",
+		"./cmd/perfrun-cri":                 "perfrun-cri",
+		"example.com/v2tool":                "v2tool",
+		"sigs.k8s.io/metrics-server/cmd/ms": "ms",
+	} {
+		if got := goOutputName(pkg); got != want {
+			t.Errorf("goOutputName(%q) = %q, want %q", pkg, got, want)
+		}
+	}
+}
+
+func TestOurChainsOnly(t *testing.T) {
+	for name, want := range map[string]bool{"KUBE-SERVICES": true, "CNI-HOSTPORT-DNAT": true, "DOCKER": false, "INPUT": false, "kube-x": false} {
+		if OurChain(name) != want {
+			t.Errorf("OurChain(%q) = %v", name, !want)
+		}
+	}
+	if !refersToOurs(strings.Fields("-A POSTROUTING -m comment --comment x -j CNI-abc")) {
+		t.Error("a jump to CNI-abc is ours")
+	}
+	if refersToOurs(strings.Fields("-A POSTROUTING -s 10.0.0.0/8 -j MASQUERADE")) {
+		t.Error("MASQUERADE is not ours")
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	if got := unescapeMount(`/var/lib/a\040b`); got != "/var/lib/a b" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// The generated configs must be what their readers accept: the CNI config
+// is JSON whose subnet is the node's pod range, and every config names the
+// node's address plan.
+func TestConfigs(t *testing.T) {
+	c := New(Options{StateDir: "/s", RunDir: "/r", CacheDir: "/c"})
+	var cni struct {
+		Plugins []struct {
+			Type string
+			IPAM struct {
+				Ranges  [][]struct{ Subnet string }
+				DataDir string `json:"dataDir"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(cniConfig("/r")), &cni); err != nil {
+		t.Fatalf("CNI config is not JSON: %v", err)
+	}
+	if got := cni.Plugins[0].IPAM.Ranges[0][0].Subnet; got != NodePodCIDR {
+		t.Errorf("CNI subnet %s, want %s", got, NodePodCIDR)
+	}
+	if !strings.HasPrefix(cni.Plugins[0].IPAM.DataDir, "/r/") {
+		t.Errorf("IPAM state %s outside the run folder: down would leave it", cni.Plugins[0].IPAM.DataDir)
+	}
+	for name, cfg := range map[string]string{"containerd": c.containerdConfig(), "kubelet": c.kubeletConfig(), "kube-proxy": c.kubeProxyConfig()} {
+		if strings.Contains(cfg, "%!") {
+			t.Errorf("%s config has a formatting error:\n%s", name, cfg)
+		}
+	}
+	for _, must := range []string{"restrict_oom_score_adj = true", "SystemdCgroup = false", `sandbox_image = "` + PauseImage + `"`} {
+		if !strings.Contains(c.containerdConfig(), must) {
+			t.Errorf("containerd config lacks %s", must)
+		}
+	}
+	for _, must := range []string{"oomScoreAdj: 0", "failCgroupV1: false", "cgroupDriver: cgroupfs", "clusterDNS: [" + DNSServiceIP + "]"} {
+		if !strings.Contains(c.kubeletConfig(), must) {
+			t.Errorf("kubelet config lacks %s", must)
+		}
+	}
+	if !strings.Contains(c.kubeProxyConfig(), "oomScoreAdj: 0") {
+		t.Error("kube-proxy config lacks oomScoreAdj: 0")
+	}
+}
+
+// No component may bind a wildcard address: every listen flag names
+// loopback or the node IP.
+func TestComponentsBindNoWildcard(t *testing.T) {
+	c := New(Options{StateDir: "/s", RunDir: "/r", CacheDir: "/c"})
+	re := regexp.MustCompile(`^--(?:bind-address|advertise-address|listen-[a-z-]+|web\.listen-address)=(.*)$`)
+	for _, comp := range append(c.components(), c.prometheus()) {
+		for _, a := range comp.args {
+			m := re.FindStringSubmatch(a)
+			if m == nil {
+				continue
+			}
+			if !strings.Contains(m[1], "127.0.0.1") && !strings.Contains(m[1], NodeIP) {
+				t.Errorf("%s: %s binds beyond loopback and the node IP", comp.name, a)
+			}
+		}
+	}
+}
