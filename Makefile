@@ -28,6 +28,22 @@ test: build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=20s
 
+# The local cluster (cluster/local): Debian packages, then the binaries built
+# from the pinned tools/ modules into a cache keyed by version
+# ($(CLUSTER_CACHE)/kubernetes-v1.35.4/ and so on; the cold build takes
+# minutes, later ones nothing). test-cluster brings a real cluster up, deploys
+# fixtures/ onto it, and checks down leaves the host as it was (root only).
+CLUSTER_CACHE ?= $(HOME)/.cache/perfrun
+.PHONY: cluster-deps cluster-tools test-cluster
+cluster-deps:
+	bash scripts/cluster-deps.sh
+
+cluster-tools: cluster-deps
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) run ./cmd/perfrun cluster build --cache-dir $(CLUSTER_CACHE)
+
+test-cluster: cluster-tools
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestLocalCluster$$' ./cluster/local/
+
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./system/apisonator -run '^$$' -fuzz '^FuzzParseTransaction$$' -fuzztime $(FUZZTIME)
