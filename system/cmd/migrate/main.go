@@ -49,7 +49,7 @@ func run(args []string, stdout io.Writer) (int, error) {
 		poll     = fs.Duration("poll", 250*time.Millisecond, "with -drain: how often to look at an empty v1 queue")
 		maxDur   = fs.Duration("max-duration", 0, "stop after this long even if not done (0: no limit)")
 		asJSON   = fs.Bool("json", false, "print the result as JSON")
-		listen   = fs.String("metrics-listen", "127.0.0.1:9395", `address for /metrics, /healthz, /readyz ("" to serve none)`)
+		listen   = fs.String("metrics-listen", "127.0.0.1:9396", `address for /metrics, /healthz, /readyz ("" to serve none)`)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
