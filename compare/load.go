@@ -1,0 +1,162 @@
+package compare
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/result"
+)
+
+// Run is one result folder as compare sees it.
+type Run struct {
+	Dir    string
+	Result *result.Run
+	// Values are the run's measured metrics by name.
+	Values map[string]Value
+}
+
+// Value is one metric of one run.
+type Value struct {
+	Name string
+	Kind string
+	// Op is the assertion's comparison, when the metric is an assertion's;
+	// it says which way is better when no tolerance rule does.
+	Op string
+	V  float64
+}
+
+// Load reads result folders (each holding result.json, and k6-summary.json
+// when k6 wrote one). It checks that every run has the same schema version
+// before decoding, so that the error says what differs.
+func Load(dirs []string) ([]Run, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("no result folder given")
+	}
+	runs := make([]Run, 0, len(dirs))
+	for _, d := range dirs {
+		r, err := LoadRun(d)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// LoadRun reads one result folder.
+func LoadRun(dir string) (Run, error) {
+	path := filepath.Join(dir, result.ResultFile)
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		path, dir = dir, filepath.Dir(dir) // a result.json named directly
+	}
+	if v, err := schemaOf(path); err != nil {
+		return Run{}, err
+	} else if v != result.SchemaVersion {
+		return Run{}, fmt.Errorf("%s: schemaVersion %q; this perfrun compares only %q results (re-run, or use the perfrun that wrote it)", path, v, result.SchemaVersion)
+	}
+	res, err := result.Read(path)
+	if err != nil {
+		return Run{}, err
+	}
+	run := Run{Dir: dir, Result: res, Values: map[string]Value{}}
+	for _, a := range res.Assertions {
+		if a.Value == nil || a.Status == assertions.Error || math.IsNaN(*a.Value) {
+			continue
+		}
+		run.Values[a.Name] = Value{Name: a.Name, Kind: a.Kind, Op: a.Op, V: *a.Value}
+	}
+	k6, err := readK6Summary(filepath.Join(dir, result.K6Summary))
+	if err != nil {
+		return Run{}, err
+	}
+	for _, v := range k6 {
+		if _, taken := run.Values[v.Name]; !taken {
+			run.Values[v.Name] = v
+		}
+	}
+	return run, nil
+}
+
+func schemaOf(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading result: %w", err)
+	}
+	var head struct {
+		SchemaVersion string `json:"schemaVersion"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return "", fmt.Errorf("decoding %s: %w", path, err)
+	}
+	return head.SchemaVersion, nil
+}
+
+// k6 metric names compare takes from the summary, with their kinds.
+const (
+	K6Throughput = "k6 http_reqs/s"
+	K6LatencyP95 = "k6 http_req_duration p(95) s"
+	K6LatencyP99 = "k6 http_req_duration p(99) s"
+	K6ErrorRate  = "k6 http_req_failed rate"
+)
+
+// readK6Summary reads the k6 summary if there is one. It understands both
+// shapes k6 writes: --summary-export (metrics.NAME.{rate,p(95),value}) and
+// handleSummary's data (metrics.NAME.values.{...}). Durations are in ms
+// there; compare keeps seconds, as Prometheus does.
+func readK6Summary(path string) ([]Value, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading k6 summary: %w", err)
+	}
+	var s struct {
+		Metrics map[string]map[string]json.RawMessage `json:"metrics"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	}
+	stat := func(metric, key string) (float64, bool) {
+		m, ok := s.Metrics[metric]
+		if !ok {
+			return 0, false
+		}
+		if raw, ok := m["values"]; ok {
+			var vals map[string]float64
+			if json.Unmarshal(raw, &vals) == nil {
+				v, ok := vals[key]
+				return v, ok
+			}
+		}
+		var v float64
+		raw, ok := m[key]
+		if !ok || json.Unmarshal(raw, &v) != nil {
+			return 0, false
+		}
+		return v, true
+	}
+	var out []Value
+	add := func(name, kind string, v float64, ok bool) {
+		if ok && !math.IsNaN(v) {
+			out = append(out, Value{Name: name, Kind: kind, V: v})
+		}
+	}
+	v, ok := stat("http_reqs", "rate")
+	add(K6Throughput, KindThroughput, v, ok)
+	v, ok = stat("http_req_duration", "p(95)")
+	add(K6LatencyP95, KindLatencyP95, v/1000, ok)
+	v, ok = stat("http_req_duration", "p(99)")
+	add(K6LatencyP99, KindLatencyP99, v/1000, ok)
+	if v, ok = stat("http_req_failed", "rate"); !ok {
+		v, ok = stat("http_req_failed", "value")
+	}
+	add(K6ErrorRate, KindErrorRate, v, ok)
+	return out, nil
+}
