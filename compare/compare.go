@@ -51,10 +51,10 @@ type Comparison struct {
 
 // Metric is one row of the comparison.
 type Metric struct {
-	Name      string  `json:"name"`
-	Kind      string  `json:"kind,omitempty"`
-	Base      *Stat   `json:"base,omitempty"`
-	Candidate *Stat   `json:"candidate,omitempty"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind,omitempty"`
+	Base      *Stat  `json:"base,omitempty"`
+	Candidate *Stat  `json:"candidate,omitempty"`
 	// Change is (candidate - base) / |base| of the medians, as a fraction.
 	Change *float64 `json:"change,omitempty"`
 	// P is the Mann–Whitney U p-value; Significant is P < alpha.
@@ -68,8 +68,8 @@ type Metric struct {
 
 // Stat summarises one side of a metric.
 type Stat struct {
-	N      int       `json:"n"`
-	Median float64   `json:"median"`
+	N      int     `json:"n"`
+	Median float64 `json:"median"`
 	// Spread is the half-width of the median's 95% confidence interval
 	// relative to the median (benchstat's ±), or, with too few runs for an
 	// interval, of the range of the values.

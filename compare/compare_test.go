@@ -23,7 +23,7 @@ func writeRun(t *testing.T, name string, throughput, ratio, p95ms float64) strin
 	dir := t.TempDir()
 	sc := &scenario.Scenario{APIVersion: scenario.APIVersion, Kind: scenario.Kind,
 		Metadata: scenario.Metadata{Name: name},
-		Spec: scenario.Spec{Load: scenario.Load{Script: "fixtures/load/authrep.js", Duration: scenario.D(time.Minute)}}}
+		Spec:     scenario.Spec{Load: scenario.Load{Script: "fixtures/load/authrep.js", Duration: scenario.D(time.Minute)}}}
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	run := &result.Run{RunID: "r", Scenario: sc, Started: start, Finished: start.Add(2 * time.Minute),
 		Assertions: []assertions.Result{
