@@ -17,7 +17,7 @@ go test -run '^$' -bench 'Authrep|Apply' -benchmem -count "$count" \
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 dir=$(mktemp -d)
-redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$dir" --daemonize no --loglevel warning &
+redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$dir" --daemonize no --loglevel warning --logfile "$dir/redis.log" &
 rpid=$!
 trap 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -38,9 +38,16 @@ echo "== redis-benchmark (50 clients, no pipelining) -> $out/redis.txt"
 # (auth.lua, one consistent read of everything) and the enqueue (XADD for
 # v2). Their rates, measured here, bound authrep from above.
 # shellcheck disable=SC2086
-redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n 200000 -q evalsha "$sha" 0 s1 tok1 uk1 '' $stamps | sed 's/^[^:]*:/authscript:/' | tee "$out/redis.txt"
-redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n 200000 -q xadd s '*' f v | sed 's/^[^:]*:/xadd:/' | tee -a "$out/redis.txt"
-redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n 200000 -q rpush l v | sed 's/^[^:]*:/rpush:/' | tee -a "$out/redis.txt"
+rb() {
+	local name=$1
+	shift
+	redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n 200000 -q "$@" 2>/dev/null | tr '\r' '\n' |
+		sed -nE "s/.*: ([0-9.]+) requests per second.*/$name: \1 requests per second/p" | tee -a "$out/redis.txt"
+}
+: >"$out/redis.txt"
+rb authscript evalsha "$sha" 0 s1 tok1 uk1 '' $stamps
+rb xadd xadd s '*' f v
+rb rpush rpush l v
 
 python3 - "$out/system.txt" "$out/redis.txt" <<'PY'
 import re, statistics, sys
