@@ -63,9 +63,23 @@ type Run struct {
 
 	Chaos      []chaos.Event       `json:"chaos,omitempty"`
 	Assertions []assertions.Result `json:"assertions"`
+	// Timeseries are range queries collected over the run for the report's
+	// plots (throughput, latency percentiles, per-pod reconciles and
+	// buckets, queue depth); report.Collect fills them.
+	Timeseries []Timeseries `json:"timeseries,omitempty"`
 	Verdict    string              `json:"verdict"`
 	// Error is the harness error that ended or spoiled the run.
 	Error string `json:"error,omitempty"`
+}
+
+// Timeseries is one named range query's result over the run.
+type Timeseries struct {
+	Name  string `json:"name"`
+	Query string `json:"query,omitempty"`
+	// Unit of the values: "req/s", "s", "items"...
+	Unit   string              `json:"unit,omitempty"`
+	Series []assertions.Series `json:"series"`
+	Error  string              `json:"error,omitempty"`
 }
 
 // Step is one step of the run with its timing.
