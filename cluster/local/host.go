@@ -16,13 +16,16 @@ import (
 )
 
 // Sysctls are the kernel settings the cluster changes: the kubelet sets the
-// first three unless protectKernelDefaults (which would instead refuse to run
+// first six unless protectKernelDefaults (which would instead refuse to run
 // here), the CNI bridge turns on forwarding, kube-proxy may set
 // route_localnet. up records them once; down puts them back.
 var Sysctls = []string{
 	"vm/overcommit_memory",
+	"vm/panic_on_oom",
 	"kernel/panic",
 	"kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys",
+	"kernel/keys/root_maxbytes",
 	"net/ipv4/ip_forward",
 	"net/ipv4/conf/all/route_localnet",
 	"net/bridge/bridge-nf-call-iptables",
