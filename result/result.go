@@ -63,13 +63,14 @@ type Run struct {
 
 	Chaos      []chaos.Event       `json:"chaos,omitempty"`
 	Assertions []assertions.Result `json:"assertions"`
+	Verdict    string              `json:"verdict"`
+	// Error is the harness error that ended or spoiled the run.
+	Error string `json:"error,omitempty"`
+
 	// Timeseries are range queries collected over the run for the report's
 	// plots (throughput, latency percentiles, per-pod reconciles and
 	// buckets, queue depth); report.Collect fills them.
 	Timeseries []Timeseries `json:"timeseries,omitempty"`
-	Verdict    string              `json:"verdict"`
-	// Error is the harness error that ended or spoiled the run.
-	Error string `json:"error,omitempty"`
 }
 
 // Timeseries is one named range query's result over the run.
