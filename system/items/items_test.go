@@ -252,3 +252,21 @@ func TestHandler(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCreateAndMark is the Redis cost of one item's life: the create
+// script (hash, two sets, stream entry) and the mark script.
+func BenchmarkCreateAndMark(b *testing.B) {
+	srv := redistest.Start(b)
+	s := items.NewStore(srv.Client(b))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		k := fmt.Sprintf("bench-%d", i)
+		if _, _, err := s.Create(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.MarkReconciled(ctx, k, "p", "b", time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
