@@ -1,0 +1,273 @@
+// Package deploy puts a scenario's system into a run's namespace: it
+// renders the kustomize overlay (sigs.k8s.io/kustomize/api), applies the
+// scenario's per-component changes to the rendered workloads, applies
+// everything with server-side apply through client-go's dynamic client,
+// waits until every workload is rolled out and Ready, and deletes the
+// namespace at the end.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/perfrun/perfrun/scenario"
+	"github.com/perfrun/perfrun/workload"
+)
+
+// FieldManager is the server-side apply manager of everything perfrun applies.
+const FieldManager = "perfrun"
+
+// RunLabel marks a run's namespace (value: the run id), so that strays can
+// be found and removed.
+const RunLabel = "perfrun.dev/run"
+
+// Render builds the kustomize directory into objects.
+func Render(dir string) ([]*unstructured.Unstructured, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", dir, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, r := range rm.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return nil, fmt.Errorf("rendering %s: %s: %w", dir, r.CurId(), err)
+		}
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out, nil
+}
+
+// Workloads are the names of the rendered Deployments and StatefulSets.
+func Workloads(objs []*unstructured.Unstructured) []string {
+	var names []string
+	for _, o := range objs {
+		if o.GetAPIVersion() == "apps/v1" && (o.GetKind() == "Deployment" || o.GetKind() == "StatefulSet") {
+			names = append(names, o.GetName())
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Customize applies the scenario's components to the rendered workloads.
+// A component that names no rendered workload is an error naming it.
+func Customize(objs []*unstructured.Unstructured, components map[string]scenario.Component) error {
+	found := map[string]bool{}
+	for _, o := range objs {
+		c, ok := components[o.GetName()]
+		if !ok || o.GetAPIVersion() != "apps/v1" {
+			continue
+		}
+		var err error
+		switch o.GetKind() {
+		case "Deployment":
+			err = convert(o, &appsv1.Deployment{}, func(d *appsv1.Deployment) error {
+				if c.Replicas != nil {
+					d.Spec.Replicas = c.Replicas
+				}
+				return workload.Set(&d.Spec.Template, d.Name, c)
+			})
+		case "StatefulSet":
+			err = convert(o, &appsv1.StatefulSet{}, func(s *appsv1.StatefulSet) error {
+				if c.Replicas != nil {
+					s.Spec.Replicas = c.Replicas
+				}
+				return workload.Set(&s.Spec.Template, s.Name, c)
+			})
+		default:
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		found[o.GetName()] = true
+	}
+	var missing []string
+	for name := range components {
+		if !found[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("spec.system.components: %s: no Deployment or StatefulSet of that name in the overlay (it has %s)",
+			strings.Join(missing, ", "), strings.Join(Workloads(objs), ", "))
+	}
+	return nil
+}
+
+func convert[T any](o *unstructured.Unstructured, typed *T, f func(*T) error) error {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, typed); err != nil {
+		return fmt.Errorf("reading %s %s: %w", o.GetKind(), o.GetName(), err)
+	}
+	if err := f(typed); err != nil {
+		return err
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(typed)
+	if err != nil {
+		return fmt.Errorf("writing %s %s: %w", o.GetKind(), o.GetName(), err)
+	}
+	// The typed round trip adds empty status and creationTimestamp: null,
+	// which server-side apply would then own; drop them.
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(m, "spec", "template", "metadata", "creationTimestamp")
+	o.Object = m
+	return nil
+}
+
+// Images are the images of every rendered workload's containers, for the
+// result's versions.
+func Images(objs []*unstructured.Unstructured) map[string]string {
+	out := map[string]string{}
+	for _, o := range objs {
+		cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		for _, c := range cs {
+			if m, ok := c.(map[string]any); ok {
+				name, _ := m["name"].(string)
+				img, _ := m["image"].(string)
+				out[o.GetName()+"/"+name] = img
+			}
+		}
+	}
+	return out
+}
+
+// Client is what deploying needs of a cluster.
+type Client struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+}
+
+// CreateNamespace creates the run's namespace, labelled with the run id.
+func (c *Client) CreateNamespace(ctx context.Context, ns, runID string) error {
+	_, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: ns, Labels: map[string]string{RunLabel: runID, "app.kubernetes.io/managed-by": "perfrun"}}},
+		metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
+// Apply server-side applies objects into ns (namespaced ones are moved
+// into it; cluster-scoped ones are refused, since a run owns only its
+// namespace).
+func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return fmt.Errorf("applying %s %s: %w", gvk.Kind, o.GetName(), err)
+		}
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
+			return fmt.Errorf("applying %s %s: cluster-scoped objects are not allowed in a run's overlay", gvk.Kind, o.GetName())
+		}
+		o.SetNamespace(ns)
+		data, err := o.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("encoding %s %s: %w", gvk.Kind, o.GetName(), err)
+		}
+		force := true
+		_, err = c.Dynamic.Resource(m.Resource).Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, data,
+			metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+		if err != nil {
+			return fmt.Errorf("applying %s %s: %w", gvk.Kind, o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// WaitReady waits until every named workload is rolled out with all its
+// replicas Ready. On timeout the error names every one that is not.
+func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		var waiting []string
+		for _, n := range names {
+			ok, why, err := workload.Rolled(ctx, c.Kube, ns, n)
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
+			if !ok {
+				if why == "" && err != nil {
+					why = n + ": " + err.Error()
+				}
+				waiting = append(waiting, why)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %s: %s", timeout, strings.Join(waiting, "; "))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// DeleteNamespace deletes the run's namespace and waits (bounded) until it
+// is gone, so that nothing of the run is left.
+func (c *Client) DeleteNamespace(ctx context.Context, ns string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	grace := int64(0)
+	err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deleting namespace %s: %w", ns, err)
+	}
+	for {
+		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s still terminating after %s", ns, timeout)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// RestartedPods are the pods in ns with a container restart, whose logs the
+// result keeps.
+func (c *Client) RestartedPods(ctx context.Context, ns string) ([]corev1.Pod, error) {
+	list, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		for _, s := range p.Status.ContainerStatuses {
+			if s.RestartCount > 0 {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out, nil
+}
