@@ -331,6 +331,10 @@ func (e *Evaluator) evaluate(ctx context.Context, s Spec, w scenario.Window) Res
 	return r
 }
 
+// ToSeries converts a Prometheus query result to Series (the report's
+// range queries use it too).
+func ToSeries(v model.Value) []Series { return toSeries(v) }
+
 func toSeries(v model.Value) []Series {
 	switch v := v.(type) {
 	case *model.Scalar:
