@@ -25,7 +25,7 @@ func (g *CPUGate) Run(ctx context.Context, interval time.Duration) {
 	if g.threshold <= 0 {
 		return
 	}
-	last, lastAt := processCPU(), time.Now()
+	s := sampler{last: processCPU(), lastAt: time.Now()}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -33,16 +33,32 @@ func (g *CPUGate) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			cur := processCPU()
-			frac := (cur - last).Seconds() / now.Sub(lastAt).Seconds()
-			g.usage.Store(mathFloat64bits(frac))
-			last, lastAt = cur, now
+			g.set(s.sample(now, processCPU()))
 		}
 	}
 }
 
+// sampler turns cumulative CPU time into use over the last interval.
+type sampler struct {
+	last   time.Duration
+	lastAt time.Time
+}
+
+func (s *sampler) sample(now time.Time, cpu time.Duration) float64 {
+	wall := now.Sub(s.lastAt).Seconds()
+	if wall <= 0 {
+		return 0
+	}
+	frac := (cpu - s.last).Seconds() / wall
+	s.last, s.lastAt = cpu, now
+	return frac
+}
+
 // Usage is the last sampled CPU use, in cores.
-func (g *CPUGate) Usage() float64 { return mathFloat64frombits(g.usage.Load()) }
+func (g *CPUGate) Usage() float64 { return math.Float64frombits(g.usage.Load()) }
+
+// set records a CPU use sample (tests and Run).
+func (g *CPUGate) set(cores float64) { g.usage.Store(math.Float64bits(cores)) }
 
 // Check is a readiness check: an error while above the threshold.
 func (g *CPUGate) Check() error {
@@ -62,6 +78,3 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-func mathFloat64bits(f float64) uint64     { return math.Float64bits(f) }
-func mathFloat64frombits(b uint64) float64 { return math.Float64frombits(b) }
