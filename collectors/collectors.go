@@ -1,0 +1,181 @@
+// Package collectors reads what a run measured outside its assertions'
+// PromQL: k6's end-of-test summary (counts and thresholds), the system's
+// ground truth (usage totals through the listener's internal API), and
+// single values from Prometheus for the drain and the live progress.
+package collectors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// K6Summary is k6's --summary-export file.
+type K6Summary struct {
+	Metrics map[string]K6Metric `json:"metrics"`
+}
+
+// K6Metric is one metric of the summary: counters have count and rate,
+// trends avg/p(95)..., rates value; thresholds map each expression to
+// whether it failed (k6 writes true for a crossed threshold).
+type K6Metric struct {
+	Count      *float64        `json:"count,omitempty"`
+	Value      *float64        `json:"value,omitempty"`
+	Thresholds map[string]bool `json:"thresholds,omitempty"`
+}
+
+// ReadK6Summary reads a --summary-export file.
+func ReadK6Summary(path string) (*K6Summary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading k6 summary: %w", err)
+	}
+	var s K6Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decoding k6 summary %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// Count is a counter's total; a sub-metric such as
+// backend_hits_accepted{metric:hits} exists in the summary only when a
+// threshold names it.
+func (s *K6Summary) Count(metric string) (float64, bool) {
+	m, ok := s.Metrics[metric]
+	if !ok || m.Count == nil {
+		return 0, false
+	}
+	return *m.Count, true
+}
+
+// Threshold is one k6 threshold and whether it held.
+type Threshold struct {
+	Metric, Expr string
+	Failed       bool
+}
+
+// Thresholds lists every threshold, sorted by metric and expression.
+func (s *K6Summary) Thresholds() []Threshold {
+	var out []Threshold
+	for name, m := range s.Metrics {
+		for expr, failed := range m.Thresholds {
+			out = append(out, Threshold{Metric: name, Expr: expr, Failed: failed})
+		}
+	}
+	slices.SortFunc(out, func(a, b Threshold) int {
+		return strings.Compare(a.Metric+" "+a.Expr, b.Metric+" "+b.Expr)
+	})
+	return out
+}
+
+// UsageTotals sums one metric's eternity usage over applications, read
+// from the listener's internal API (GET
+// /internal/services/S/applications/A/usage/), a few at a time.
+func UsageTotals(ctx context.Context, hc *http.Client, baseURL, service string, apps []string, metric string) (float64, error) {
+	var (
+		mu    sync.Mutex
+		total float64
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, 8)
+	for _, app := range apps {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			v, err := appUsage(ctx, hc, baseURL, service, app, metric)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			total += v
+		})
+	}
+	wg.Wait()
+	return total, first
+}
+
+func appUsage(ctx context.Context, hc *http.Client, baseURL, service, app, metric string) (float64, error) {
+	url := fmt.Sprintf("%s/internal/services/%s/applications/%s/usage/", strings.TrimSuffix(baseURL, "/"), service, app)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("reading usage of %s: %w", app, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, nil // an app the load never used
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("reading usage of %s: HTTP %d", app, resp.StatusCode)
+	}
+	var body struct {
+		Totals map[string]float64 `json:"totals"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, fmt.Errorf("decoding usage of %s: %w", app, err)
+	}
+	return body.Totals[metric], nil
+}
+
+// Scalar evaluates an instant query expected to give one number (a scalar
+// or a single-series vector; no series reads as ok=false).
+func Scalar(ctx context.Context, q Querier, query string, at time.Time) (v float64, ok bool, err error) {
+	val, _, _, err := q.Query(ctx, query, at)
+	if err != nil {
+		return 0, false, err
+	}
+	switch x := val.(type) {
+	case *model.Scalar:
+		return float64(x.Value), true, nil
+	case model.Vector:
+		if len(x) == 0 {
+			return 0, false, nil
+		}
+		sum := 0.0
+		for _, s := range x {
+			sum += float64(s.Value)
+		}
+		return sum, true, nil
+	}
+	return 0, false, fmt.Errorf("query %q: unexpected result type %s", query, val.Type())
+}
+
+// Querier is the instant query of client_golang's v1.API.
+type Querier interface {
+	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error)
+}
+
+// WaitZero polls query until it reads 0 (or has no series) or timeout
+// passes; it returns when it drained and whether it did.
+func WaitZero(ctx context.Context, q Querier, query string, timeout, poll time.Duration) (time.Time, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		v, ok, err := Scalar(ctx, q, query, time.Now())
+		if err != nil && ctx.Err() == nil {
+			return time.Now(), false, err
+		}
+		if err == nil && (!ok || v == 0) {
+			return time.Now(), true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Now(), false, nil
+		case <-time.After(poll):
+		}
+	}
+}
