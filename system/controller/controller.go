@@ -131,15 +131,24 @@ func (c *Controller) demote(bucket string) {
 }
 
 // Run runs the replica until ctx ends, then stops taking work, lets the
-// reconciles in hand finish, releases its leases and returns. It returns an
-// error only when the replica cannot go on (Redis unreachable at start).
+// reconciles in hand finish, releases its leases and returns. Call it once.
+// While Redis cannot be reached at start it retries (not ready meanwhile).
 func (c *Controller) Run(ctx context.Context) error {
 	// List-then-watch, as an informer does: note where the event stream is
 	// now, then resync (the list), then read events after the noted point.
 	// An item created in between is seen twice and reconciled once.
-	after, err := c.store.LastEventID(ctx)
-	if err != nil {
-		return fmt.Errorf("starting the item watch: %w", err)
+	var after string
+	for {
+		var err error
+		if after, err = c.store.LastEventID(ctx); err == nil {
+			break
+		}
+		c.log.Error("starting the item watch, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 
 	var el elector
@@ -154,8 +163,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		el = &leaseElector{leases: lc, buckets: c.cfg.BucketNames(), retry: c.cfg.LeaseRetry, log: c.log}
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	// The elector outlives the workers: leases are released only once the
 	// reconciles in hand are recorded, so the next owner never redoes them.
 	electCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
@@ -171,19 +178,19 @@ func (c *Controller) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.watch(runCtx, after)
+		c.watch(ctx, after)
 	}()
 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.resyncLoop(runCtx)
+		c.resyncLoop(ctx)
 	}()
 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.pendingLoop(runCtx)
+		c.pendingLoop(ctx)
 	}()
 
 	var workers sync.WaitGroup
@@ -191,11 +198,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			c.work(runCtx)
+			c.work(ctx)
 		}()
 	}
 
-	<-runCtx.Done()
+	<-ctx.Done()
 	c.ready.Store(false)
 	c.queue.shutDown()
 	workers.Wait() // reconciles in hand finish and record
