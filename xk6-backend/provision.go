@@ -80,6 +80,11 @@ func (s *ProvisionSpec) defaults(creds Credentials) error {
 	if s.Service.ProviderKey == "" {
 		s.Service.ProviderKey = creds.ProviderKey
 	}
+	if s.Service.ProviderKey == "" {
+		// Apisonator keeps a provider key on every service; a client that
+		// authenticates with a service token still has to give one.
+		s.Service.ProviderKey = "pk-" + s.Service.ID
+	}
 	if s.Service.ServiceToken == "" {
 		s.Service.ServiceToken = creds.ServiceToken
 	}
@@ -159,10 +164,8 @@ func (c *Client) Provision(specV sobek.Value) (*ProvisionResult, error) {
 func (c *Client) provision(ctx context.Context, spec ProvisionSpec) (*ProvisionResult, error) {
 	svc := url.PathEscape(spec.Service.ID)
 	var parent any
-	service := map[string]any{"id": spec.Service.ID, "state": "active", "backend_version": spec.Service.BackendVersion}
-	if spec.Service.ProviderKey != "" {
-		service["provider_key"] = spec.Service.ProviderKey
-	}
+	service := map[string]any{"id": spec.Service.ID, "state": "active", "backend_version": spec.Service.BackendVersion,
+		"provider_key": spec.Service.ProviderKey}
 	if err := c.internal(ctx, "POST", "/internal/services/", map[string]any{"service": service}); err != nil {
 		return nil, err
 	}
