@@ -16,10 +16,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/migration"
+	"github.com/perfrun/perfrun/system/proctest"
 	"github.com/perfrun/perfrun/system/queue"
 	"github.com/perfrun/perfrun/system/redistest"
 	"github.com/perfrun/perfrun/system/usage"
-	"github.com/perfrun/perfrun/system/worker/workertest"
 )
 
 var workerBin, migrateBin string
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		dst *string
 		pkg string
 	}{{&workerBin, "github.com/perfrun/perfrun/system/cmd/worker"}, {&migrateBin, "github.com/perfrun/perfrun/system/cmd/migrate"}} {
-		if *b.dst, err = workertest.Build(dir, b.pkg); err != nil {
+		if *b.dst, err = proctest.Build(dir, b.pkg); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -122,10 +122,10 @@ func TestMigrationUnderTraffic(t *testing.T) {
 	url := "redis://" + rdb.Options().Addr
 	ctx := context.Background()
 
-	oldWorker := workertest.StartWorker(t, workerBin, "-redis", url, "-queue", "v1", "-concurrency", "2", "-job-work", "5ms", "-consumer", "old-0")
-	var newWorkers []*workertest.Proc
+	oldWorker := proctest.StartWorker(t, workerBin, "-redis", url, "-queue", "v1", "-concurrency", "2", "-job-work", "5ms", "-consumer", "old-0")
+	var newWorkers []*proctest.Proc
 	for i := range 2 {
-		newWorkers = append(newWorkers, workertest.StartWorker(t, workerBin, "-redis", url, "-queue", "v2",
+		newWorkers = append(newWorkers, proctest.StartWorker(t, workerBin, "-redis", url, "-queue", "v2",
 			"-concurrency", "4", "-consumer", fmt.Sprintf("new-%d", i), "-claim-idle", "2s"))
 	}
 
@@ -137,7 +137,7 @@ func TestMigrationUnderTraffic(t *testing.T) {
 	producers.Go(func() { produce(ctx, t, rdb, queue.V2, 1000, 2*time.Millisecond, &l) })
 
 	time.Sleep(300 * time.Millisecond)
-	killed := workertest.Start(t, migrateBin, "-redis", url, "-drain", "-quiet", "10s", "-poll", "10ms", "-batch", "50", "-metrics-listen", "")
+	killed := proctest.Start(t, migrateBin, "-redis", url, "-drain", "-quiet", "10s", "-poll", "10ms", "-batch", "50", "-metrics-listen", "")
 	time.Sleep(700 * time.Millisecond)
 	killed.Kill(t) // killed midway: every batch is atomic, nothing in between
 
@@ -162,7 +162,7 @@ func TestMigrationUnderTraffic(t *testing.T) {
 		t.Errorf("the migration runs during traffic moved nothing: the recipe did not exercise it")
 	}
 
-	workertest.Eventually(t, 20*time.Second, "v2 drained", func() bool {
+	proctest.Eventually(t, 20*time.Second, "v2 drained", func() bool {
 		n, err := queue.Depth(ctx, rdb, queue.V2)
 		return err == nil && n == 0
 	})

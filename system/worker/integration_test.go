@@ -11,10 +11,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/perfrun/perfrun/system/proctest"
 	"github.com/perfrun/perfrun/system/queue"
 	"github.com/perfrun/perfrun/system/redistest"
 	"github.com/perfrun/perfrun/system/usage"
-	"github.com/perfrun/perfrun/system/worker/workertest"
 )
 
 // workerBin is bin/worker built from this tree for the integration tests.
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	workerBin, err = workertest.Build(dir, "github.com/perfrun/perfrun/system/cmd/worker")
+	workerBin, err = proctest.Build(dir, "github.com/perfrun/perfrun/system/cmd/worker")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -95,13 +95,13 @@ func TestV1SIGKILLLosesJobs(t *testing.T) {
 	url := "redis://" + rdb.Options().Addr
 	enqueue(t, rdb, queue.V1, recipeN)
 
-	w1 := workertest.StartWorker(t, workerBin, "-redis", url, "-queue", "v1",
+	w1 := proctest.StartWorker(t, workerBin, "-redis", url, "-queue", "v1",
 		"-concurrency", fmt.Sprint(recipeConcurrency), "-job-work", recipeJobWork, "-consumer", "w1")
-	workertest.Eventually(t, 20*time.Second, "a quarter of the jobs applied", func() bool { return hits(t, rdb) >= recipeKillAfter })
+	proctest.Eventually(t, 20*time.Second, "a quarter of the jobs applied", func() bool { return hits(t, rdb) >= recipeKillAfter })
 	w1.Kill(t)
 
-	w2 := workertest.StartWorker(t, workerBin, "-redis", url, "-queue", "v1", "-consumer", "w2")
-	workertest.Eventually(t, 20*time.Second, "v1 queue drained", func() bool { return depth(t, rdb, queue.V1) == 0 })
+	w2 := proctest.StartWorker(t, workerBin, "-redis", url, "-queue", "v1", "-consumer", "w2")
+	proctest.Eventually(t, 20*time.Second, "v1 queue drained", func() bool { return depth(t, rdb, queue.V1) == 0 })
 	if err := w2.Term(t, 10*time.Second); err != nil {
 		t.Fatalf("worker after SIGTERM: %v", err)
 	}
@@ -124,9 +124,9 @@ func TestV2SIGKILLLosesNothing(t *testing.T) {
 	url := "redis://" + rdb.Options().Addr
 	enqueue(t, rdb, queue.V2, recipeN)
 
-	w1 := workertest.StartWorker(t, workerBin, "-redis", url, "-queue", "v2",
+	w1 := proctest.StartWorker(t, workerBin, "-redis", url, "-queue", "v2",
 		"-concurrency", fmt.Sprint(recipeConcurrency), "-job-work", recipeJobWork, "-consumer", "w1", "-claim-idle", "1s")
-	workertest.Eventually(t, 20*time.Second, "a quarter of the jobs applied", func() bool { return hits(t, rdb) >= recipeKillAfter })
+	proctest.Eventually(t, 20*time.Second, "a quarter of the jobs applied", func() bool { return hits(t, rdb) >= recipeKillAfter })
 	w1.Kill(t)
 	pending, err := rdb.XPending(context.Background(), queue.V2Stream, queue.V2Group).Result()
 	if err != nil {
@@ -134,13 +134,13 @@ func TestV2SIGKILLLosesNothing(t *testing.T) {
 	}
 	t.Logf("v2: killed w1 with %d jobs pending on it", pending.Count)
 
-	w2 := workertest.StartWorker(t, workerBin, "-redis", url, "-queue", "v2", "-consumer", "w2",
+	w2 := proctest.StartWorker(t, workerBin, "-redis", url, "-queue", "v2", "-consumer", "w2",
 		"-claim-idle", "1s", "-claim-interval", "200ms", "-depth-interval", "100ms")
-	workertest.Eventually(t, 20*time.Second, "v2 stream drained and acknowledged", func() bool { return depth(t, rdb, queue.V2) == 0 })
+	proctest.Eventually(t, 20*time.Second, "v2 stream drained and acknowledged", func() bool { return depth(t, rdb, queue.V2) == 0 })
 	claimed := w2.Metric(t, "apisonator_worker_jobs_claimed_total")
 	jobs := w2.Metric(t, `apisonator_worker_job_count{type="ReportJob"}`)
 	dups := w2.Metric(t, "apisonator_worker_duplicate_jobs_total")
-	workertest.Eventually(t, 5*time.Second, "depth gauge refreshed to 0", func() bool {
+	proctest.Eventually(t, 5*time.Second, "depth gauge refreshed to 0", func() bool {
 		return w2.Metric(t, `apisonator_worker_queue_depth{format="v2"}`) == 0
 	})
 	if err := w2.Term(t, 10*time.Second); err != nil {
@@ -177,9 +177,9 @@ func TestSIGTERMFinishesJobsInHand(t *testing.T) {
 			url := "redis://" + rdb.Options().Addr
 			const n = 300
 			enqueue(t, rdb, f, n)
-			w := workertest.StartWorker(t, workerBin, "-redis", url, "-queue", string(f),
+			w := proctest.StartWorker(t, workerBin, "-redis", url, "-queue", string(f),
 				"-concurrency", "8", "-job-work", "50ms", "-consumer", "w1", "-grace", "5s")
-			workertest.Eventually(t, 20*time.Second, "some jobs applied", func() bool { return hits(t, rdb) >= 40 })
+			proctest.Eventually(t, 20*time.Second, "some jobs applied", func() bool { return hits(t, rdb) >= 40 })
 			start := time.Now()
 			if err := w.Term(t, 8*time.Second); err != nil {
 				t.Fatalf("exit after SIGTERM: %v (want status 0)", err)

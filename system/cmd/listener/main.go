@@ -40,6 +40,7 @@ func run() error {
 	queueFormat := flag.String("queue", "v2", "report queue format: v1 (Resque list) or v2 (stream)")
 	cpuThreshold := flag.Float64("ready-cpu-threshold", 0, "readiness fails while CPU use is above this many cores (0: off)")
 	grace := flag.Duration("grace", 10*time.Second, "how long SIGTERM waits for in-flight requests")
+	drainDelay := flag.Duration("drain-delay", 0, "after SIGTERM, keep serving this long while not ready, so endpoints drop the pod before it stops accepting")
 	poolSize := flag.Int("redis-pool", 0, "Redis connection pool size (0: 10 per CPU)")
 	flag.Parse()
 
@@ -94,8 +95,13 @@ func run() error {
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	// SIGTERM: stop being ready, stop accepting, finish in-flight requests.
+	// SIGTERM: stop being ready, give the endpoints time to notice, then stop
+	// accepting and finish in-flight requests.
 	srv.SetReady(false)
+	if *drainDelay > 0 {
+		log.Info("draining", "delay", *drainDelay)
+		time.Sleep(*drainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,7 +1,8 @@
-// Package workertest runs the real system programs (bin/worker, bin/migrate)
-// as processes in integration tests: built from source by the test, started
-// with a free metrics port, waited for until ready, signalled, scraped.
-package workertest
+// Package proctest runs the real system programs (bin/listener, bin/worker,
+// bin/migrate...) as processes in integration tests: built from source by
+// the test, started on a free port, waited for until ready, signalled,
+// scraped.
+package proctest
 
 import (
 	"bufio"
@@ -49,11 +50,18 @@ type Proc struct {
 // if it is still running.
 func StartWorker(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
+	return StartServing(t, bin, "-metrics-listen", args...)
+}
+
+// StartServing starts bin with args plus listenFlag set to a free loopback
+// address, and waits until /readyz there answers 200.
+func StartServing(t testing.TB, bin, listenFlag string, args ...string) *Proc {
+	t.Helper()
 	addr, err := freeAddr()
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	p := Start(t, bin, append(args, "-metrics-listen", addr)...)
+	p := Start(t, bin, append(args, listenFlag, addr)...)
 	p.Addr = addr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
