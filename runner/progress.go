@@ -1,0 +1,144 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/chaos"
+	"github.com/perfrun/perfrun/collectors"
+	"github.com/perfrun/perfrun/result"
+)
+
+// Progress modes.
+const (
+	ModeHuman = "human" // lines with elapsed time, live rate, the final table
+	ModeQuiet = "quiet" // the final table only
+	ModeJSON  = "json"  // one JSON object per event, for CI
+)
+
+// Progress reports a run as it goes.
+type Progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	mode  string
+	begin time.Time
+}
+
+// NewProgress writes progress to w in mode.
+func NewProgress(w io.Writer, mode string) *Progress {
+	return &Progress{w: w, mode: mode, begin: time.Now()}
+}
+
+// Writer is where subsystems (the cluster provider) may write their own
+// progress; nothing in quiet and JSON modes.
+func (p *Progress) Writer() io.Writer {
+	if p.mode != ModeHuman {
+		return io.Discard
+	}
+	return p.w
+}
+
+func (p *Progress) emit(ev map[string]any, human string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch p.mode {
+	case ModeJSON:
+		ev["t"] = time.Now().UTC().Format(time.RFC3339Nano)
+		b, _ := json.Marshal(ev)
+		fmt.Fprintln(p.w, string(b))
+	case ModeHuman:
+		fmt.Fprintf(p.w, "[%6s] %s\n", time.Since(p.begin).Round(time.Second), human)
+	}
+}
+
+// Step says a step started.
+func (p *Progress) Step(name string) {
+	p.emit(map[string]any{"event": "step", "step": name}, "▶ "+name)
+}
+
+// StepDone says a step ended.
+func (p *Progress) StepDone(name string, d time.Duration, err error) {
+	ev := map[string]any{"event": "stepDone", "step": name, "seconds": d.Seconds()}
+	h := fmt.Sprintf("✓ %s (%s)", name, d.Round(100*time.Millisecond))
+	if err != nil {
+		ev["error"] = err.Error()
+		h = fmt.Sprintf("✗ %s (%s): %v", name, d.Round(100*time.Millisecond), err)
+	}
+	p.emit(ev, h)
+}
+
+// Linef is a free-form line.
+func (p *Progress) Linef(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.emit(map[string]any{"event": "info", "message": msg}, "  "+msg)
+}
+
+// Chaos reports an action starting or ending (chaos.Timeline's onEvent).
+func (p *Progress) Chaos(ev chaos.Event, done bool) {
+	j := map[string]any{"event": "chaos", "name": ev.Name, "kind": ev.Kind, "done": done}
+	h := fmt.Sprintf("  ⚡ chaos %s (%s) fired", ev.Name, ev.Kind)
+	if done {
+		j["targets"] = ev.Targets
+		h = fmt.Sprintf("  ⚡ chaos %s done in %s: %v", ev.Name, ev.End.Sub(ev.Start).Round(100*time.Millisecond), ev.Targets)
+		if ev.Error != "" {
+			j["error"] = ev.Error
+			h += " error: " + ev.Error
+		}
+	}
+	p.emit(j, h)
+}
+
+// Live reports the load every 5s: elapsed and remaining time, request rate
+// and error count, from Prometheus. It returns a stop function.
+func (p *Progress) Live(ctx context.Context, prom v1.API, ns string, start time.Time, dur time.Duration) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	rateQ := fmt.Sprintf(`sum(rate(apisonator_listener_response_codes{namespace=%q}[15s]))`, ns)
+	errQ := fmt.Sprintf(`sum(increase(apisonator_listener_response_codes{namespace=%q,resp_code="5xx"}[%ds]))`, ns, int(dur.Seconds())+60)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			el := time.Since(start)
+			rate, _, _ := collectors.Scalar(ctx, prom, rateQ, time.Now())
+			errs, _, _ := collectors.Scalar(ctx, prom, errQ, time.Now())
+			rem := max(dur-el, 0)
+			p.emit(map[string]any{"event": "load", "elapsed": el.Seconds(), "remaining": rem.Seconds(), "rps": rate, "errors": errs},
+				fmt.Sprintf("  load %s elapsed, %s left: %.0f req/s, %.0f errors", el.Round(time.Second), rem.Round(time.Second), rate, errs))
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// Table prints every assertion with its value, bound and verdict.
+func Table(w io.Writer, res *result.Run, dir string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ASSERTION\tKIND\tVALUE\tBOUND\tRESULT")
+	for _, a := range res.Assertions {
+		status := map[string]string{assertions.Pass: "PASS", assertions.Fail: "FAIL", assertions.Error: "ERROR"}[a.Status]
+		if a.Error != "" {
+			status += " (" + a.Error + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\n", a.Name, a.Kind, assertions.FormatValue(a.Value), a.Op, assertions.FormatValue(&a.Bound), status)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "verdict: %s", res.Verdict)
+	if res.Error != "" {
+		fmt.Fprintf(w, " (%s)", res.Error)
+	}
+	fmt.Fprintf(w, "\nresults: %s\n", dir)
+}

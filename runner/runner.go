@@ -1,0 +1,452 @@
+// Package runner is perfrun's main job: one scenario, start to end.
+// validate → cluster → deploy and wait Ready → load with the chaos
+// timeline → drain → evaluate → write results → tear down. Teardown and
+// the result folder happen on every path out, Ctrl-C and failures included.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/chaos"
+	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/collectors"
+	"github.com/perfrun/perfrun/deploy"
+	"github.com/perfrun/perfrun/result"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+// Options are a run's settings beside the scenario.
+type Options struct {
+	// Repo is the repository root the scenario's paths are relative to.
+	Repo string
+	// ResultsDir receives the run's folder (ResultsDir/NAME-RUNID).
+	ResultsDir string
+	// K6 is the k6 binary built with the extension (bin/k6).
+	K6 string
+	// ScenarioFile is recorded in the result.
+	ScenarioFile string
+	// Keep leaves the namespace in place after the run, for debugging.
+	Keep bool
+	// Progress receives progress lines.
+	Progress *Progress
+	// TeardownTimeout bounds teardown (default 2m).
+	TeardownTimeout time.Duration
+}
+
+// NewRunID is a short random id for namespaces and k6's testid.
+func NewRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run carries out a validated scenario and returns its result, already
+// written to its folder (Dir says where). The error is a harness error;
+// assertion failures are in the result's verdict.
+func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, opts Options) (res *result.Run, dir string, err error) {
+	runID := NewRunID()
+	ns := s.Spec.System.Namespace
+	if ns == "" {
+		ns = fmt.Sprintf("perfrun-%s-%s", s.Metadata.Name, runID)
+	}
+	dir = filepath.Join(opts.ResultsDir, s.Metadata.Name+"-"+time.Now().UTC().Format("20060102T150405Z")+"-"+runID)
+	p := opts.Progress
+	if p == nil {
+		p = NewProgress(io.Discard, ModeQuiet)
+	}
+	r := &runState{s: s, opts: opts, p: p, dir: dir, ns: ns,
+		res: &result.Run{SchemaVersion: result.SchemaVersion, RunID: runID, ScenarioFile: opts.ScenarioFile, Scenario: s,
+			Namespace: ns, TestID: runID, Started: time.Now(), Versions: map[string]string{}, Provider: provider.Name()}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("creating result folder: %w", err)
+	}
+	err = r.run(ctx, provider)
+	r.finish(err)
+	return r.res, dir, err
+}
+
+type runState struct {
+	s    *scenario.Scenario
+	opts Options
+	p    *Progress
+	dir  string
+	ns   string
+	res  *result.Run
+
+	kube     kubernetes.Interface
+	dc       *deploy.Client
+	prom     v1.API
+	access   *cluster.Access
+	nsMade   bool
+	teardown []func(context.Context) error
+}
+
+// step runs one named, timed step.
+func (r *runState) step(name string, f func() error) error {
+	st := result.Step{Name: name, Start: time.Now()}
+	r.p.Step(name)
+	err := f()
+	st.End = time.Now()
+	st.Seconds = st.End.Sub(st.Start).Seconds()
+	if err != nil {
+		st.Error = err.Error()
+	}
+	r.res.Steps = append(r.res.Steps, st)
+	r.p.StepDone(name, st.End.Sub(st.Start), err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (r *runState) run(ctx context.Context, provider cluster.Provider) error {
+	defer r.tearDown()
+	sp := r.s.Spec
+	if err := r.step("cluster", func() error { return r.connect(ctx, provider) }); err != nil {
+		return err
+	}
+	if err := r.step("deploy", func() error { return r.deploy(ctx) }); err != nil {
+		return err
+	}
+	loadErr := r.step("load", func() error { return r.load(ctx) })
+	if ctx.Err() != nil {
+		return errors.Join(loadErr, fmt.Errorf("interrupted: %w", ctx.Err()))
+	}
+	r.res.Drained = r.res.LoadEnd
+	if err := r.step("drain", func() error { return r.drain(ctx, sp.Drain) }); err != nil {
+		return errors.Join(loadErr, err)
+	}
+	evalErr := r.step("evaluate", func() error { return r.evaluate(ctx) })
+	return errors.Join(loadErr, evalErr)
+}
+
+func (r *runState) connect(ctx context.Context, provider cluster.Provider) error {
+	acc, err := provider.Ensure(ctx, r.p.Writer())
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", provider.Name(), err)
+	}
+	r.access = acc
+	cfg, err := clientcmd.BuildConfigFromFlags("", acc.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", acc.Kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := kube.Discovery().ServerVersion(); err != nil {
+		return fmt.Errorf("reaching the API server: %w", err)
+	}
+	r.kube = kube
+	r.dc = &deploy.Client{Kube: kube, Dynamic: dyn,
+		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery()))}
+	if acc.PrometheusURL == "" {
+		return errors.New("the cluster has no Prometheus (Access.PrometheusURL); deploying fixtures/prometheus from a run is not supported yet")
+	}
+	pc, err := api.NewClient(api.Config{Address: acc.PrometheusURL})
+	if err != nil {
+		return fmt.Errorf("prometheus client: %w", err)
+	}
+	r.prom = v1.NewAPI(pc)
+	if _, err := r.prom.Buildinfo(ctx); err != nil {
+		return fmt.Errorf("reaching prometheus at %s: %w", acc.PrometheusURL, err)
+	}
+	return nil
+}
+
+func (r *runState) deploy(ctx context.Context) error {
+	sys := r.s.Spec.System
+	objs, err := deploy.Render(filepath.Join(r.opts.Repo, sys.Overlay))
+	if err != nil {
+		return err
+	}
+	if err := deploy.Customize(objs, sys.Components); err != nil {
+		return err
+	}
+	for k, v := range deploy.Images(objs) {
+		r.res.Versions[k] = v
+	}
+	if err := r.dc.CreateNamespace(ctx, r.ns, r.res.RunID); err != nil {
+		return err
+	}
+	r.nsMade = true
+	r.p.Linef("namespace %s", r.ns)
+	if err := r.dc.Apply(ctx, r.ns, objs); err != nil {
+		return err
+	}
+	return r.dc.WaitReady(ctx, r.ns, deploy.Workloads(objs), sys.ReadyTimeout.Duration)
+}
+
+// serviceURL is http://CLUSTER-IP:PORT of a Service in the run's namespace,
+// reachable from here when the provider says pods are.
+func (r *runState) serviceURL(ctx context.Context, t scenario.Target) (string, error) {
+	svc, err := r.kube.CoreV1().Services(r.ns).Get(ctx, t.Service, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("service %s: %w", t.Service, err)
+	}
+	ip := svc.Spec.ClusterIP
+	if ip == "" || ip == "None" {
+		return "", fmt.Errorf("service %s has no cluster IP", t.Service)
+	}
+	return fmt.Sprintf("http://%s:%d", ip, t.Port), nil
+}
+
+func (r *runState) load(ctx context.Context) error {
+	l := r.s.Spec.Load
+	if l.Runner == scenario.RunnerJob || !r.access.PodsReachable {
+		return errors.New("load as a Job in the cluster is not implemented yet; use a provider whose pods are reachable (local)")
+	}
+	target, err := r.serviceURL(ctx, l.Target)
+	if err != nil {
+		return err
+	}
+	args := []string{"run", "--quiet", "--no-color",
+		"--summary-export", filepath.Join(r.dir, result.K6Summary),
+		"--tag", "testid=" + r.res.TestID,
+		"-o", "experimental-prometheus-rw",
+		"-e", "TARGETS=" + target,
+		"-e", "DURATION=" + l.Duration.String(),
+	}
+	for k, v := range l.Env {
+		args = append(args, "-e", k+"="+v)
+	}
+	args = append(args, filepath.Join(r.opts.Repo, l.Script))
+	logf, err := os.Create(filepath.Join(r.dir, "k6.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+
+	kctx, cancel := context.WithTimeout(ctx, l.Duration.Duration+l.Timeout.Duration)
+	defer cancel()
+	cmd := exec.CommandContext(kctx, r.opts.K6, args...)
+	cmd.Dir = r.opts.Repo
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(),
+		"K6_PROMETHEUS_RW_SERVER_URL="+strings.TrimSuffix(r.access.PrometheusURL, "/")+"/api/v1/write",
+		"K6_PROMETHEUS_RW_TREND_STATS=p(50),p(95),p(99),avg,max",
+		"K6_PROMETHEUS_RW_PUSH_INTERVAL=5s",
+		"K6_NO_USAGE_REPORT=true")
+	// k6 stops gracefully on SIGTERM (summary written); kill if it lingers.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if out, err := exec.Command(r.opts.K6, "version").Output(); err == nil {
+		r.res.Versions["k6"] = strings.TrimSpace(string(out))
+	}
+
+	r.res.LoadStart = time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting k6: %w", err)
+	}
+	inj := &chaos.Injector{Client: r.kube, Namespace: r.ns, Seed: int64(len(r.res.RunID))}
+	chaosDone := make(chan []chaos.Event, 1)
+	cctx, stopChaos := context.WithCancel(ctx)
+	go func() {
+		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, r.res.LoadStart, r.s.Spec.Chaos, inj.Do, r.p.Chaos)
+	}()
+	stopLive := r.p.Live(ctx, r.prom, r.ns, r.res.LoadStart, l.Duration.Duration)
+	werr := cmd.Wait()
+	r.res.LoadEnd = time.Now()
+	stopLive()
+	stopChaos()
+	r.res.Chaos = <-chaosDone
+	var ee *exec.ExitError
+	switch {
+	case werr == nil:
+	case errors.As(werr, &ee) && ee.ExitCode() == 99:
+		// Thresholds crossed: the assertions report it.
+	case kctx.Err() == context.DeadlineExceeded:
+		return fmt.Errorf("k6 ran past %s (duration + load.timeout); see k6.log", l.Duration.Duration+l.Timeout.Duration)
+	default:
+		return fmt.Errorf("k6: %w; see %s", werr, filepath.Join(r.dir, "k6.log"))
+	}
+	for _, ev := range r.res.Chaos {
+		if ev.Error != "" {
+			return fmt.Errorf("chaos action %s: %s", ev.Name, ev.Error)
+		}
+	}
+	return nil
+}
+
+func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
+	if d.Query != "" {
+		q, err := scenario.Expand(d.Query, r.window())
+		if err != nil {
+			return err
+		}
+		at, ok, err := collectors.WaitZero(ctx, r.prom, q, d.Timeout.Duration, 2*time.Second)
+		if err != nil {
+			return fmt.Errorf("drain query: %w", err)
+		}
+		r.res.Drained = at
+		if !ok {
+			r.p.Linef("drain: %s did not reach 0 within %s; evaluating anyway", q, d.Timeout)
+		}
+	}
+	// Let the last scrape see the final counters.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d.Settle.Duration):
+	}
+	if d.Query == "" {
+		r.res.Drained = time.Now()
+	}
+	return nil
+}
+
+func (r *runState) window() scenario.Window {
+	return scenario.Window{Start: r.res.LoadStart, End: r.res.LoadEnd, Drained: r.res.Drained, Namespace: r.ns,
+		TestID: r.res.TestID, Chaos: chaos.Windows(r.res.Chaos)}
+}
+
+func (r *runState) evaluate(ctx context.Context) error {
+	var specs []assertions.Spec
+	for _, a := range r.s.Spec.Assertions {
+		if s, ok := assertions.Resolve(a); ok {
+			specs = append(specs, s)
+		}
+	}
+	ev := &assertions.Evaluator{Q: r.prom}
+	results := ev.Evaluate(ctx, specs, r.window())
+	summary, serr := collectors.ReadK6Summary(filepath.Join(r.dir, result.K6Summary))
+	for _, a := range r.s.Spec.Assertions {
+		if a.NoLoss != nil {
+			results = append(results, r.noLoss(ctx, a, summary, serr))
+		}
+	}
+	if *r.s.Spec.Load.Thresholds && summary != nil {
+		for _, t := range summary.Thresholds() {
+			v := 0.0
+			if t.Failed {
+				v = 1
+			}
+			results = append(results, assertions.Check("k6:"+t.Metric+":"+t.Expr, assertions.KindK6Threshold,
+				"k6 threshold "+t.Expr+" on "+t.Metric+" (value: 1 = crossed)", "==", v, 0))
+		}
+	}
+	r.res.Assertions = results
+	return nil
+}
+
+func (r *runState) noLoss(ctx context.Context, a scenario.Assertion, summary *collectors.K6Summary, serr error) assertions.Result {
+	n := a.NoLoss
+	fail := func(err error) assertions.Result {
+		return assertions.Result{Name: a.Name, Kind: assertions.KindNoLoss, Op: "<=", Bound: n.Tolerance, Status: assertions.Error, Error: err.Error()}
+	}
+	if serr != nil {
+		return fail(serr)
+	}
+	accepted, ok := summary.Count(n.K6Metric)
+	if !ok {
+		base, _, _ := strings.Cut(n.K6Metric, "{")
+		if accepted, ok = summary.Count(base); !ok {
+			return fail(fmt.Errorf("k6 summary has no counter %s", n.K6Metric))
+		}
+	}
+	base, err := r.serviceURL(ctx, n.Listener)
+	if err != nil {
+		return fail(err)
+	}
+	apps := make([]string, n.Apps)
+	for i := range apps {
+		apps[i] = n.AppPrefix + strconv.Itoa(i)
+	}
+	applied, err := collectors.UsageTotals(ctx, &http.Client{Timeout: 10 * time.Second}, base, n.Service, apps, n.Metric)
+	if err != nil {
+		return fail(err)
+	}
+	// |applied - accepted|: lost reports and doubled ones both count.
+	diff := applied - accepted
+	if diff < 0 {
+		diff = -diff
+	}
+	res := assertions.Check(a.Name, assertions.KindNoLoss,
+		fmt.Sprintf("|usage totals (%g) - k6 accepted hits (%g)| ≤ %g", applied, accepted, n.Tolerance), "<=", diff, n.Tolerance)
+	res.Series = []assertions.Series{
+		{Labels: map[string]string{"source": "k6", "metric": n.K6Metric}, Points: []assertions.Point{{T: r.res.LoadEnd.UnixMilli(), V: accepted}}},
+		{Labels: map[string]string{"source": "system", "metric": n.Metric}, Points: []assertions.Point{{T: time.Now().UnixMilli(), V: applied}}},
+	}
+	return res
+}
+
+// tearDown stops what the run started, with its own context: a Ctrl-C
+// must not stop the cleanup of what it interrupted.
+func (r *runState) tearDown() {
+	if !r.nsMade {
+		return
+	}
+	timeout := r.opts.TeardownTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r.savePodLogs(ctx)
+	if r.opts.Keep {
+		r.p.Linef("keeping namespace %s (--keep)", r.ns)
+		return
+	}
+	_ = r.step("teardown", func() error { return r.dc.DeleteNamespace(ctx, r.ns, timeout) })
+}
+
+// savePodLogs keeps the previous logs of pods that restarted.
+func (r *runState) savePodLogs(ctx context.Context) {
+	pods, err := r.dc.RestartedPods(ctx, r.ns)
+	if err != nil || len(pods) == 0 {
+		return
+	}
+	dir := filepath.Join(r.dir, result.PodLogsDir)
+	_ = os.MkdirAll(dir, 0o755)
+	for _, p := range pods {
+		for _, c := range p.Spec.Containers {
+			b, err := r.kube.CoreV1().Pods(r.ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, Previous: true}).DoRaw(ctx)
+			if err == nil {
+				_ = os.WriteFile(filepath.Join(dir, p.Name+"_"+c.Name+".log"), b, 0o644)
+			}
+		}
+	}
+}
+
+// finish decides the verdict and writes the result folder.
+func (r *runState) finish(err error) {
+	r.res.Finished = time.Now()
+	if err != nil {
+		r.res.Error = err.Error()
+	}
+	r.res.Decide()
+	if werr := result.Write(r.dir, r.res); werr != nil {
+		r.p.Linef("writing results: %v", werr)
+	}
+}
