@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grafana/sobek"
+	"go.k6.io/k6/lib"
 	"go.k6.io/k6/metrics"
 )
 
@@ -201,7 +202,10 @@ func (c *Client) transaction(call string, appV, usageV sobek.Value) *Result {
 	if err == nil {
 		var usage []usageEntry
 		if usage, err = c.usageOf(usageV); err == nil {
-			return c.doTransaction(c.mi.vu.Context(), call, app, usage, &c.query, &c.body)
+			em := c.newEmitter()
+			r := c.doTransaction(c.mi.vu.Context(), call, app, usage, &c.query, &c.body, em)
+			em.flush(c.mi.vu.Context(), state)
+			return r
 		}
 	}
 	// Bad arguments are the script's bug: say so loudly, once per call.
@@ -209,9 +213,10 @@ func (c *Client) transaction(call string, appV, usageV sobek.Value) *Result {
 	return nil
 }
 
-// doTransaction runs one authrep/authorize and emits its metrics. It is safe
-// to call from several goroutines when each brings its own buffers.
-func (c *Client) doTransaction(ctx context.Context, call string, app AppCredentials, usage []usageEntry, qbuf, bbuf *[]byte) *Result {
+// doTransaction runs one authrep/authorize and records its samples in em.
+// It is safe to call from several goroutines when each brings its own
+// buffers and emitter.
+func (c *Client) doTransaction(ctx context.Context, call string, app AppCredentials, usage []usageEntry, qbuf, bbuf *[]byte, em *emitter) *Result {
 	t := c.nextTarget()
 	*qbuf = transactionQuery((*qbuf)[:0], call, c.creds, app, usage)
 	start := time.Now()
@@ -229,34 +234,77 @@ func (c *Client) doTransaction(ctx context.Context, call string, app AppCredenti
 	if call == "authrep" && r.Outcome == OutcomeAuthorized {
 		accepted = usage // authrep reports only what it authorized
 	}
-	c.emit(ctx, call, r.Outcome, dur, accepted)
+	em.add(call, r.Outcome, dur, accepted)
 	return r
 }
 
-// emit pushes one call's samples: its duration, its outcome and, when the
-// system took usage, the hits accepted per metric.
-func (c *Client) emit(ctx context.Context, call, outcome string, dur time.Duration, accepted []usageEntry) {
-	state := c.mi.vu.State()
-	if state == nil {
-		return
+// emitter turns calls into samples: the call's duration, its outcome and,
+// when the system took usage, the hits accepted per metric. It keeps the tag
+// sets it made, since a batch makes the same few over and over, and it
+// pushes in bulk (flush) so that a batch does not wake the metrics engine
+// once per request.
+type emitter struct {
+	m    *extMetrics
+	ctm  metrics.TagsAndMeta
+	tags map[[2]string]*metrics.TagSet // {name, value} under the VU's tags, or {call, outcome}
+	buf  metrics.Samples
+}
+
+func (c *Client) newEmitter() *emitter {
+	em := &emitter{m: c.mi.metrics, tags: map[[2]string]*metrics.TagSet{}}
+	if state := c.mi.vu.State(); state != nil {
+		em.ctm = state.Tags.GetCurrentValues()
 	}
-	ctm := state.Tags.GetCurrentValues()
+	return em
+}
+
+func (em *emitter) tagged(name, value string) *metrics.TagSet {
+	k := [2]string{name, value}
+	ts, ok := em.tags[k]
+	if !ok {
+		ts = em.ctm.Tags.With(name, value)
+		em.tags[k] = ts
+	}
+	return ts
+}
+
+func (em *emitter) outcomeTags(call, outcome string) *metrics.TagSet {
+	k := [2]string{"\x00" + call, outcome}
+	ts, ok := em.tags[k]
+	if !ok {
+		ts = em.tagged("call", call).With("outcome", outcome)
+		em.tags[k] = ts
+	}
+	return ts
+}
+
+func (em *emitter) add(call, outcome string, dur time.Duration, accepted []usageEntry) {
+	if em.ctm.Tags == nil {
+		return // no VU state: nowhere to send samples
+	}
 	now := time.Now()
-	callTags := ctm.Tags.With("call", call)
-	samples := make(metrics.Samples, 0, 2+len(accepted))
-	samples = append(samples,
-		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: c.mi.metrics.callDuration, Tags: callTags},
-			Time: now, Value: metrics.D(dur), Metadata: ctm.Metadata},
-		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: c.mi.metrics.results, Tags: callTags.With("outcome", outcome)},
-			Time: now, Value: 1, Metadata: ctm.Metadata},
+	em.buf = append(em.buf,
+		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.callDuration, Tags: em.tagged("call", call)},
+			Time: now, Value: metrics.D(dur), Metadata: em.ctm.Metadata},
+		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.results, Tags: em.outcomeTags(call, outcome)},
+			Time: now, Value: 1, Metadata: em.ctm.Metadata},
 	)
 	for _, u := range accepted {
-		samples = append(samples, metrics.Sample{
-			TimeSeries: metrics.TimeSeries{Metric: c.mi.metrics.hitsAccepted, Tags: ctm.Tags.With("metric", u.metric)},
-			Time:       now, Value: float64(u.value), Metadata: ctm.Metadata,
+		em.buf = append(em.buf, metrics.Sample{
+			TimeSeries: metrics.TimeSeries{Metric: em.m.hitsAccepted, Tags: em.tagged("metric", u.metric)},
+			Time:       now, Value: float64(u.value), Metadata: em.ctm.Metadata,
 		})
 	}
-	metrics.PushIfNotDone(ctx, state.Samples, samples)
+}
+
+// flush pushes what was added. The samples are handed over, so the buffer
+// starts anew.
+func (em *emitter) flush(ctx context.Context, state *lib.State) {
+	if len(em.buf) == 0 || state == nil {
+		return
+	}
+	metrics.PushIfNotDone(ctx, state.Samples, em.buf)
+	em.buf = nil
 }
 
 // Report sends usage for many applications in one batch
@@ -321,7 +369,9 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 			accepted = sortedUsage(totals)
 		}
 	}
-	c.emit(ctx, "report", r.Outcome, dur, accepted)
+	em := c.newEmitter()
+	em.add("report", r.Outcome, dur, accepted)
+	em.flush(ctx, state)
 	return r
 }
 
@@ -378,6 +428,8 @@ func (c *Client) AuthrepMany(count int64, opts sobek.Value) *BatchSummary {
 		wg.Go(func() {
 			var qbuf, bbuf []byte
 			keyBuf := []byte(prefix)
+			em := c.newEmitter()
+			defer em.flush(ctx, state)
 			var local BatchSummary
 			for {
 				i := next.Add(1) - 1
@@ -385,7 +437,10 @@ func (c *Client) AuthrepMany(count int64, opts sobek.Value) *BatchSummary {
 					break
 				}
 				keyBuf = strconv.AppendInt(keyBuf[:len(prefix)], int64(ch.pick(stream, base+uint64(i))), 10)
-				r := c.doTransaction(ctx, "authrep", AppCredentials{UserKey: string(keyBuf)}, usage, &qbuf, &bbuf)
+				r := c.doTransaction(ctx, "authrep", AppCredentials{UserKey: string(keyBuf)}, usage, &qbuf, &bbuf, em)
+				if len(em.buf) >= 1024 {
+					em.flush(ctx, state)
+				}
 				switch r.Outcome {
 				case OutcomeAuthorized:
 					local.Authorized++
