@@ -26,6 +26,7 @@ deps:
 # redis-server processes, then a short seeded fuzz run.
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) test-k6
 	$(MAKE) fuzz FUZZTIME=20s
 
 # The local cluster (cluster/local): Debian packages, then the binaries built
@@ -43,6 +44,25 @@ cluster-tools: cluster-deps
 
 test-cluster: cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestLocalCluster$$' ./cluster/local/
+
+# k6 builds bin/k6: k6 pinned in xk6-backend/go.mod with the k6/x/backend
+# extension, as `xk6 build --with ...=./xk6-backend` would (cold: minutes).
+# test-k6 runs the extension's own module's tests: unit tests, and the
+# integration test that builds k6, the listener and the worker and runs
+# fixtures/load/smoke.js against them on a real redis-server.
+# bench-k6 compares requests per load-generator CPU-second of the extension,
+# k6/http and wrk on one loopback listener (bin/bench/k6.md).
+.PHONY: k6 test-k6 bench-k6
+k6:
+	@mkdir -p $(BIN)
+	cd xk6-backend && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/k6 ./cmd/k6
+
+test-k6:
+	cd xk6-backend && $(GO) test -count=1 -timeout 20m ./...
+
+bench-k6: build k6
+	@mkdir -p $(BIN)/bench
+	DURATION=$${DURATION:-10s} bash xk6-backend/bench/run.sh $(BIN)/bench/k6.md
 
 FUZZTIME ?= 60s
 fuzz:
