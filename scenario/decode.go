@@ -241,7 +241,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 			bad("want an integer, got %s", kindName(n))
 			return
 		}
-		if _, err := strconv.ParseInt(n.Value, 10, t.Bits()); err != nil {
+		if _, err := strconv.ParseInt(n.Value, 10, t.Bits()); err != nil || n.Tag == "!!str" {
 			bad("want an integer, got %q", n.Value)
 		}
 	case reflect.Float32, reflect.Float64:
@@ -249,8 +249,8 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 			bad("want a number, got %s", kindName(n))
 			return
 		}
-		if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
-			bad("want a number, got %q", n.Value)
+		if _, err := strconv.ParseFloat(n.Value, 64); err != nil || n.Tag == "!!str" {
+			bad("want a number, got %q (unquoted)", n.Value)
 		}
 	case reflect.Bool:
 		var b bool

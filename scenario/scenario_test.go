@@ -103,6 +103,7 @@ func TestBadInputs(t *testing.T) {
 		{"bad duration", "duration: 60s", "duration: sixty", []string{`spec.load.duration (line 13): want a duration such as 30s or 2m, got "sixty"`}},
 		{"negative duration", "at: 20s", "at: -20s", []string{"spec.chaos[0].at", "must not be negative"}},
 		{"bad int", "ordinal: 1}", "ordinal: one}", []string{`spec.chaos[0].podKill.ordinal (line 20): want an integer, got "one"`}},
+		{"quoted number", "floor: 50", `floor: "50"`, []string{`spec.assertions[1].throughput.floor (line 33): want a number, got "50" (unquoted)`}},
 		{"list for map", "env: {RATE: \"${RATE:-100}\"}", "env: [a]", []string{"spec.load.env (line 14): want a mapping, got a list"}},
 		{"missing name", "name: smoke", "name: \"\"", []string{"metadata.name: required"}},
 		{"bad name", "name: smoke", "name: Smoke_Test", []string{"metadata.name: must be a DNS label"}},

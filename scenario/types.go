@@ -234,7 +234,7 @@ type NoLoss struct {
 	AppPrefix string `yaml:"appPrefix,omitempty" json:"appPrefix,omitempty"`
 	// Metric is the usage metric read back (default hits).
 	Metric string `yaml:"metric,omitempty" json:"metric,omitempty"`
-	// K6Metric is k6's counter of accepted hits (default hits_accepted).
+	// K6Metric is k6's counter of accepted hits (default backend_hits_accepted{metric:hits}, falling back to backend_hits_accepted).
 	K6Metric string `yaml:"k6Metric,omitempty" json:"k6Metric,omitempty"`
 	// Tolerance is how many hits may differ (default 0: exactly once).
 	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`

@@ -81,7 +81,7 @@ func SetDefaults(s *Scenario) {
 				n.Metric = "hits"
 			}
 			if n.K6Metric == "" {
-				n.K6Metric = "hits_accepted"
+				n.K6Metric = "backend_hits_accepted{metric:hits}"
 			}
 			defTarget(&n.Listener)
 		}

@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
 	// Subcommands, one file each.
 	root.AddCommand(newClusterCmd())
+	root.AddCommand(newRunCmd())
 	return root
 }
 

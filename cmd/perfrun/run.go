@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/cluster/local"
+	"github.com/perfrun/perfrun/result"
+	"github.com/perfrun/perfrun/runner"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+// newRunCmd wires `perfrun run SCENARIO` to the runner.
+func newRunCmd() *cobra.Command {
+	var (
+		sets         []string
+		opts         runner.Options
+		provider     string
+		localOpts    local.Options
+		existing     runner.Existing
+		output       string
+		validateOnly bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run a scenario: deploy, load with chaos, assert from Prometheus, write results, tear down",
+		Long: `Run a scenario file (apiVersion perfrun/v1, kind Scenario).
+Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, flags), 3 an assertion failed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			vars := map[string]string{}
+			for _, kv := range sets {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return badInput(fmt.Errorf("--set %q: want NAME=VALUE", kv))
+				}
+				vars[k] = v
+			}
+			var mode string
+			switch output {
+			case runner.ModeHuman, runner.ModeQuiet, runner.ModeJSON:
+				mode = output
+			default:
+				return badInput(fmt.Errorf("--output %q: want human, quiet or json", output))
+			}
+			s, err := scenario.LoadFile(args[0], vars)
+			if err != nil {
+				// A file that cannot be read or is not a valid scenario is bad input.
+				return badInput(err)
+			}
+			if err := runner.Preflight(s, opts.Repo, opts.K6); err != nil {
+				return badInput(err)
+			}
+			if validateOnly {
+				fmt.Fprintf(c.OutOrStdout(), "%s: valid\n", args[0])
+				return nil
+			}
+			var p cluster.Provider
+			switch provider {
+			case "local":
+				localOpts.SourceDir = opts.Repo
+				p = local.New(localOpts)
+			case "kubeconfig":
+				if existing.Kubeconfig == "" || existing.PrometheusURL == "" {
+					return badInput(errors.New("--provider kubeconfig needs --kubeconfig and --prometheus-url"))
+				}
+				p = &existing
+			default:
+				return badInput(fmt.Errorf("--provider %q: want local or kubeconfig", provider))
+			}
+			opts.ScenarioFile = args[0]
+			opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
+			res, dir, err := runner.Run(c.Context(), s, p, opts)
+			if res != nil && mode != runner.ModeJSON {
+				runner.Table(c.OutOrStdout(), res, dir)
+			}
+			if err != nil {
+				return &exitError{code: exitHarness, err: fmt.Errorf("run failed (results in %s): %w", dir, err)}
+			}
+			switch res.Verdict {
+			case result.VerdictFail:
+				var failed []string
+				for _, a := range res.Assertions {
+					if !a.Passed() {
+						failed = append(failed, a.Name)
+					}
+				}
+				return &exitError{code: exitAssertion, err: fmt.Errorf("assertion(s) failed: %s", strings.Join(failed, ", "))}
+			case result.VerdictError:
+				return &exitError{code: exitHarness, err: errors.New("some assertions could not be evaluated; see the table")}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&sets, "set", nil, "scenario variable NAME=VALUE for ${NAME} in the file (repeatable)")
+	f.StringVar(&opts.Repo, "repo", ".", "the perfrun repository the scenario's paths are relative to")
+	f.StringVar(&opts.ResultsDir, "results", "results", "where the run's result folder is written")
+	f.StringVar(&opts.K6, "k6", "bin/k6", "k6 built with the backend extension (make k6)")
+	f.BoolVar(&opts.Keep, "keep", false, "leave the run's namespace in place (debugging)")
+	f.StringVar(&output, "output", runner.ModeHuman, "progress: human, quiet (final table only) or json (JSON lines on stderr)")
+	f.BoolVar(&validateOnly, "validate", false, "only check the scenario and its overlay, deploy nothing")
+	f.StringVar(&provider, "provider", "local", "where the cluster comes from: local (embedded) or kubeconfig (existing)")
+	f.StringVar(&localOpts.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
+	f.StringVar(&localOpts.CacheDir, "cache-dir", "", "local provider: build cache (default $PERFRUN_CACHE or ~/.cache/perfrun)")
+	f.StringVar(&existing.Kubeconfig, "kubeconfig", "", "kubeconfig provider: the cluster's kubeconfig")
+	f.StringVar(&existing.PrometheusURL, "prometheus-url", "", "kubeconfig provider: the Prometheus that scrapes it and accepts k6's remote write")
+	f.BoolVar(&existing.PodsReachable, "pods-reachable", false, "kubeconfig provider: pod and service IPs are routable from here (k6 runs locally)")
+	return cmd
+}
