@@ -1,0 +1,117 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/result"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+// Names of the time series the report plots (result.Timeseries.Name).
+const (
+	SeriesThroughput  = "throughput"
+	SeriesErrors      = "errors"
+	SeriesLatency     = "latency"
+	SeriesReconciles  = "reconcilesPerPod"
+	SeriesBuckets     = "bucketsPerPod"
+	SeriesPending     = "itemsPending"
+	SeriesMissed      = "missedDeadline"
+	SeriesQueueDepth  = "queueDepth"
+	SeriesWorkerJobs  = "workerJobs"
+	SeriesReconcileP9 = "reconcileLatency"
+)
+
+// Query is one range query the report plots: a template over
+// scenario.Window, as assertions are.
+type Query struct {
+	Name, Unit, Query string
+}
+
+const ns = `namespace="{{.namespace}}"`
+
+// Queries are what Collect asks Prometheus for over the run. Latency is
+// three series (p50, p95, p99) from one query by quantile label.
+var Queries = []Query{
+	{SeriesThroughput, "req/s", `sum by (request_type) (rate(apisonator_listener_response_codes{` + ns + `,resp_code="2xx"}[15s]))`},
+	{SeriesErrors, "req/s", `sum by (request_type, resp_code) (rate(apisonator_listener_response_codes{` + ns + `,resp_code!="2xx"}[15s]))`},
+	{SeriesLatency, "s", `label_replace(histogram_quantile(0.5, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[15s]))), "quantile", "p50", "", "")` +
+		` or label_replace(histogram_quantile(0.95, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[15s]))), "quantile", "p95", "", "")` +
+		` or label_replace(histogram_quantile(0.99, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[15s]))), "quantile", "p99", "", "")`},
+	{SeriesReconciles, "reconciles/s", `sum by (pod) (rate(perfrun_controller_reconciles_total{` + ns + `}[15s]))`},
+	{SeriesBuckets, "buckets", `sum by (pod) (perfrun_controller_buckets_held{` + ns + `})`},
+	{SeriesPending, "items", `sum(perfrun_controller_items_pending{` + ns + `})`},
+	{SeriesReconcileP9, "s", `histogram_quantile(0.99, sum by (le) (rate(perfrun_controller_reconcile_latency_seconds_bucket{` + ns + `}[15s])))`},
+	{SeriesQueueDepth, "jobs", `max by (format) (apisonator_worker_queue_depth{` + ns + `})`},
+	{SeriesWorkerJobs, "jobs/s", `sum by (pod) (rate(apisonator_worker_job_count{` + ns + `}[15s]))`},
+}
+
+// MissedDeadlineQuery is the disruption window over time: reconciles per
+// second whose latency (item created to reconciled) passed the deadline, a
+// histogram bucket bound such as "4.096".
+func MissedDeadlineQuery(deadline string) Query {
+	h := "perfrun_controller_reconcile_latency_seconds"
+	return Query{SeriesMissed, "items/s", fmt.Sprintf(`sum(rate(%s_count{%s}[15s])) - sum(rate(%s_bucket{%s,le=%q}[15s]))`, h, ns, h, ns, deadline)}
+}
+
+// Collect range-queries Prometheus over the run (load start to the end of
+// the drain) and sets run.Timeseries. A query that fails is recorded with
+// its error and the others still run: a report with a gap beats none.
+func Collect(ctx context.Context, q assertions.Querier, run *result.Run, w scenario.Window, step time.Duration) {
+	if step <= 0 {
+		step = 5 * time.Second
+	}
+	end := w.Drained
+	if end.IsZero() || end.Before(w.End) {
+		end = w.End
+	}
+	queries := append([]Query(nil), Queries...)
+	if run.Scenario != nil {
+		for _, a := range run.Scenario.Spec.Assertions {
+			if a.Disruption != nil && a.Disruption.Deadline != "" {
+				queries = append(queries, MissedDeadlineQuery(a.Disruption.Deadline))
+				break
+			}
+		}
+	}
+	run.Timeseries = run.Timeseries[:0]
+	for _, qu := range queries {
+		ts := result.Timeseries{Name: qu.Name, Unit: qu.Unit}
+		expr, err := scenario.Expand(qu.Query, w)
+		if err != nil {
+			ts.Error = err.Error()
+			run.Timeseries = append(run.Timeseries, ts)
+			continue
+		}
+		ts.Query = expr
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		v, _, _, err := q.QueryRange(qctx, expr, v1.Range{Start: w.Start, End: end, Step: step})
+		cancel()
+		if err != nil {
+			ts.Error = fmt.Sprintf("range query: %v", err)
+		} else {
+			ts.Series = finite(assertions.ToSeries(v))
+		}
+		run.Timeseries = append(run.Timeseries, ts)
+	}
+}
+
+// finite drops NaN and infinite samples (histogram_quantile over an empty
+// window gives NaN): JSON cannot carry them, and a gap plots as a gap.
+func finite(ss []assertions.Series) []assertions.Series {
+	for i, s := range ss {
+		pts := s.Points[:0]
+		for _, p := range s.Points {
+			if !math.IsNaN(p.V) && !math.IsInf(p.V, 0) {
+				pts = append(pts, p)
+			}
+		}
+		ss[i].Points = pts
+	}
+	return ss
+}

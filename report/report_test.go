@@ -1,0 +1,283 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/chaos"
+	"github.com/perfrun/perfrun/compare"
+	"github.com/perfrun/perfrun/result"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+// synthetic is a two-minute run with a pod kill at +40s and an upgrade at
+// +70s, throughput dipping at the kill, three controller pods of which one
+// dies, and a v1 queue that drains into v2 across the upgrade.
+func synthetic(scale float64) *result.Run {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	end := start.Add(2 * time.Minute)
+	kill := start.Add(40 * time.Second)
+	up := start.Add(70 * time.Second)
+	sc := &scenario.Scenario{APIVersion: scenario.APIVersion, Kind: scenario.Kind, Metadata: scenario.Metadata{Name: "controller-kill"},
+		Spec: scenario.Spec{Load: scenario.Load{Script: "fixtures/load/authrep.js", Duration: scenario.D(2 * time.Minute)}}}
+	series := func(labels map[string]string, f func(s float64) float64) assertions.Series {
+		s := assertions.Series{Labels: labels}
+		for t := start; !t.After(end.Add(10 * time.Second)); t = t.Add(5 * time.Second) {
+			if v := f(t.Sub(start).Seconds()); !math.IsNaN(v) { // NaN: a gap, as Prometheus leaves one
+				s.Points = append(s.Points, assertions.Point{T: t.UnixMilli(), V: v})
+			}
+		}
+		return s
+	}
+	dip := func(s float64) float64 {
+		if s >= 40 && s < 55 {
+			return 0.6
+		}
+		return 1
+	}
+	r := &result.Run{RunID: "20261123-100000-abcd", Scenario: sc, Provider: "local", Namespace: "perfrun-controller-kill-abcd", TestID: "abcd",
+		Versions: map[string]string{"perfrun": "dev", "listener": "v1.2.0"},
+		Started:  start.Add(-30 * time.Second), Finished: end.Add(40 * time.Second), LoadStart: start, LoadEnd: end, Drained: end.Add(10 * time.Second),
+		Steps: []result.Step{{Name: "deploy", Start: start.Add(-30 * time.Second), End: start, Seconds: 30}, {Name: "load", Start: start, End: end, Seconds: 120}},
+		Chaos: []chaos.Event{
+			{Name: "kill_one", Kind: "podKill", Planned: 40 * time.Second, Start: kill, End: kill.Add(time.Second), Targets: []string{"controller-1"}},
+			{Name: "upgrade", Kind: "upgrade", Planned: 70 * time.Second, Start: up, End: up.Add(30 * time.Second),
+				Steps: []chaos.Step{{Name: "migration", Start: up.Add(5 * time.Second), End: up.Add(15 * time.Second)}}},
+		},
+		Assertions: []assertions.Result{
+			assertions.Check("throughput", assertions.KindThroughput, "successful requests per second ≥ 800", ">=", 950*scale, 800),
+			assertions.Check("spread", assertions.KindEvenDistribution, "max/mean of reconciles per pod ≤ 1.2", "<=", 1.1, 1.2),
+			assertions.Check("disruption", assertions.KindDisruption, "share of items past deadline ≤ 1/3 + 0.05", "<=", 0.4, 0.38),
+		},
+		Timeseries: []result.Timeseries{
+			{Name: SeriesThroughput, Unit: "req/s", Series: []assertions.Series{
+				series(map[string]string{"request_type": "authrep"}, func(s float64) float64 { return 700 * scale * dip(s) }),
+				series(map[string]string{"request_type": "authorize"}, func(s float64) float64 { return 300 * scale * dip(s) }),
+			}},
+			{Name: SeriesLatency, Unit: "s", Series: []assertions.Series{
+				series(map[string]string{"quantile": "p50"}, func(s float64) float64 { return 0.002 / dip(s) }),
+				series(map[string]string{"quantile": "p95"}, func(s float64) float64 { return 0.008 / dip(s) }),
+				series(map[string]string{"quantile": "p99"}, func(s float64) float64 { return 0.015 / dip(s) }),
+			}},
+			{Name: SeriesReconciles, Unit: "reconciles/s", Series: []assertions.Series{
+				series(map[string]string{"pod": "controller-0"}, func(s float64) float64 { return 100 }),
+				series(map[string]string{"pod": "controller-1"}, func(s float64) float64 {
+					if s >= 40 && s < 60 {
+						return math.NaN()
+					}
+					return 95
+				}),
+				series(map[string]string{"pod": "controller-2"}, func(s float64) float64 { return 105 }),
+			}},
+			{Name: SeriesBuckets, Unit: "buckets", Series: []assertions.Series{
+				series(map[string]string{"pod": "controller-0"}, func(s float64) float64 { return 1 }),
+				series(map[string]string{"pod": "controller-1"}, func(s float64) float64 {
+					if s >= 40 && s < 60 {
+						return 0
+					}
+					return 1
+				}),
+				series(map[string]string{"pod": "controller-2"}, func(s float64) float64 { return 1 }),
+			}},
+			{Name: SeriesMissed, Unit: "items/s", Series: []assertions.Series{
+				series(nil, func(s float64) float64 {
+					if s >= 40 && s < 65 {
+						return 30
+					}
+					return 0
+				}),
+			}},
+			{Name: SeriesQueueDepth, Unit: "jobs", Series: []assertions.Series{
+				series(map[string]string{"format": "v1"}, func(s float64) float64 { return math.Max(0, 500-math.Max(0, s-75)*50) }),
+				series(map[string]string{"format": "v2"}, func(s float64) float64 {
+					if s < 75 {
+						return 0
+					}
+					return math.Max(0, 400-(s-80)*10)
+				}),
+			}},
+			{Name: SeriesPending, Unit: "items", Error: "query returned no data"},
+		},
+	}
+	r.Decide()
+	return r
+}
+
+func TestRenderIsSelfContained(t *testing.T) {
+	var b bytes.Buffer
+	if err := Render(&b, synthetic(1)); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Index(page, "<h2>Verdict</h2>") > strings.Index(page, "<h2>Plots</h2>") {
+		t.Error("the verdict table does not come first")
+	}
+	if n := strings.Count(page, "<svg"); n < 7 {
+		t.Errorf("%d plots, want ≥ 7", n)
+	}
+	// Nothing fetched: no script, no external href/src (SVG's xmlns is a name, not a fetch).
+	for _, bad := range []string{"<script", "src=", "href=", "@import", "url("} {
+		if strings.Contains(page, bad) {
+			t.Errorf("report contains %q: it must open with no network", bad)
+		}
+	}
+}
+
+func TestBarsTotalsIntegrateRates(t *testing.T) {
+	ss := []assertions.Series{{Labels: map[string]string{"pod": "a"}, Points: []assertions.Point{{T: 0, V: 10}, {T: 5000, V: 10}, {T: 10000, V: 20}}}}
+	if got := totals(ss); len(got) != 1 || got[0].V != 150 || got[0].Label != "a" {
+		t.Fatalf("totals = %+v, want a: 10*5 + 20*5 = 150", got)
+	}
+}
+
+func TestOffsetLabel(t *testing.T) {
+	for s, want := range map[float64]string{0: "0", 30: "+30s", 60: "+1m", 90: "+1m30s", 3600: "+1h", -15: "-15s"} {
+		if got := offsetLabel(s); got != want {
+			t.Errorf("offsetLabel(%v) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// chromium finds the browser. make test-report installs it
+// (scripts/deps-browser.sh) and sets PERFRUN_REQUIRE_BROWSER=1, so that
+// there a missing browser fails rather than skips.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("PERFRUN_REQUIRE_BROWSER") != "" {
+		t.Fatal("chromium not found; bash scripts/deps-browser.sh installs it")
+	}
+	t.Skip("chromium not installed: this render check runs under `make test-report`, which installs it")
+	return ""
+}
+
+// screenshot opens page in headless Chromium and returns the PNG it took.
+func screenshot(t *testing.T, page string, height int) image.Image {
+	t.Helper()
+	bin := chromium(t)
+	dir := t.TempDir()
+	shot := filepath.Join(dir, "shot.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--screenshot="+shot, "--window-size=1400,"+strconv.Itoa(height), "file://"+page)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v\n%s", err, out)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	if fi.Size() < 20_000 {
+		t.Errorf("screenshot is %d bytes: a blank page?", fi.Size())
+	}
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decoding screenshot: %v", err)
+	}
+	if keep := os.Getenv("PERFRUN_KEEP_SCREENSHOT"); keep != "" {
+		b, _ := os.ReadFile(shot)
+		_ = os.WriteFile(keep, b, 0o644)
+	}
+	return img
+}
+
+// near counts pixels within tol of the colour c (r, g, b in 0..255).
+func near(img image.Image, c [3]int, tol int) int {
+	n := 0
+	bd := img.Bounds()
+	for y := bd.Min.Y; y < bd.Max.Y; y++ {
+		for x := bd.Min.X; x < bd.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if abs(int(r>>8)-c[0]) <= tol && abs(int(g>>8)-c[1]) <= tol && abs(int(b>>8)-c[2]) <= tol {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func abs(i int) int {
+	if i < 0 {
+		return -i
+	}
+	return i
+}
+
+func TestReportRendersInChromium(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, synthetic(1)); err != nil {
+		t.Fatal(err)
+	}
+	img := screenshot(t, filepath.Join(dir, File), 3000)
+	// The plots drew: the first line colour (#1f77b4), the chaos marks
+	// (#fdd bands), and the failed verdict's red badge (#c62828).
+	for name, c := range map[string][3]int{"line #1f77b4": {0x1f, 0x77, 0xb4}, "chaos band #fdd": {0xff, 0xdd, 0xdd}, "fail badge #c62828": {0xc6, 0x28, 0x28}} {
+		if n := near(img, c, 12); n < 100 {
+			t.Errorf("%s: %d pixels in the screenshot, want ≥ 100 (did the SVG render?)", name, n)
+		}
+	}
+}
+
+func TestCompareReportRendersInChromium(t *testing.T) {
+	var base, cand []compare.Run
+	for i, scale := range []float64{1, 1, 1, 0.7, 0.7, 0.7} {
+		dir := t.TempDir()
+		r := synthetic(scale * (1 + 0.01*float64(i%3)))
+		if err := result.Write(dir, r); err != nil {
+			t.Fatal(err)
+		}
+		run, err := compare.LoadRun(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 {
+			base = append(base, run)
+		} else {
+			cand = append(cand, run)
+		}
+	}
+	c, err := compare.Compare(base, cand, compare.DefaultTolerances())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "compare.html")
+	if err := WriteCompare(path, c, base, cand); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "candidate") || strings.Count(string(b), "<svg") < 14 {
+		t.Fatalf("compare report lacks the side-by-side plots")
+	}
+	img := screenshot(t, path, 2400)
+	if n := near(img, [3]int{0x1f, 0x77, 0xb4}, 12); n < 100 {
+		t.Errorf("line colour: %d pixels, want ≥ 100", n)
+	}
+}
