@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,8 +72,8 @@ func Render(src []byte, vars map[string]string) ([]byte, error) {
 }
 
 // Decode reads a scenario strictly: unknown fields and values of the wrong
-// type are errors naming their path, all of them at once. It does not apply
-// defaults or validate; LoadFile does the whole chain.
+// type are errors naming their path, all of them at once (with the partly
+// decoded scenario). It does not apply defaults or validate; Parse does.
 func Decode(data []byte) (*Scenario, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -90,7 +91,11 @@ func Decode(data []byte) (*Scenario, error) {
 	var errs Errors
 	checkNode(root, reflect.TypeFor[Scenario](), "", &errs)
 	if len(errs) > 0 {
-		return nil, errs
+		// What fits is still decoded, so that Parse can add the validation
+		// problems and the user sees every problem at once.
+		partial := &Scenario{}
+		_ = root.Decode(partial)
+		return partial, errs
 	}
 	s := &Scenario{}
 	if err := root.Decode(s); err != nil {
@@ -116,11 +121,19 @@ func Parse(raw []byte, vars map[string]string) (*Scenario, error) {
 		return nil, err
 	}
 	s, err := Decode(data)
-	if err != nil {
+	var decodeErrs Errors
+	if err != nil && (s == nil || !errors.As(err, &decodeErrs)) {
 		return nil, err
 	}
 	SetDefaults(s)
-	if errs := Validate(s); len(errs) > 0 {
+	errs := decodeErrs
+	for _, v := range Validate(s) {
+		// A field that did not decode also reads as missing: say it once.
+		if !slices.ContainsFunc(decodeErrs, func(d FieldError) bool { return d.Path == v.Path }) {
+			errs = append(errs, v)
+		}
+	}
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	return s, nil

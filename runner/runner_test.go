@@ -1,0 +1,83 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/result"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+type failingProvider struct{ calls int }
+
+func (f *failingProvider) Name() string { return "failing" }
+func (f *failingProvider) Ensure(context.Context, io.Writer) (*cluster.Access, error) {
+	f.calls++
+	return nil, errors.New("no cluster here")
+}
+func (f *failingProvider) LoadImages(context.Context, []string) error { return nil }
+
+func smoke(t *testing.T) *scenario.Scenario {
+	s, err := scenario.LoadFile("../suites/scenarios/smoke.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A run whose cluster cannot be had still writes its result folder, with
+// the error and verdict error, and deploys nothing.
+func TestFailedRunWritesResults(t *testing.T) {
+	p := &failingProvider{}
+	res, dir, err := Run(context.Background(), smoke(t), p, Options{Repo: "..", ResultsDir: t.TempDir(), K6: "/bin/true"})
+	if err == nil || !strings.Contains(err.Error(), "cluster: cluster failing: no cluster here") {
+		t.Fatalf("err = %v", err)
+	}
+	got, rerr := result.Read(filepath.Join(dir, result.ResultFile))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if got.Verdict != result.VerdictError || got.Error == "" || got.RunID != res.RunID {
+		t.Errorf("result %+v", got)
+	}
+	if len(got.Steps) != 1 || got.Steps[0].Name != "cluster" || got.Steps[0].Error == "" {
+		t.Errorf("steps %+v", got.Steps)
+	}
+	if !strings.HasPrefix(got.Namespace, "perfrun-smoke-") || got.Scenario.Metadata.Name != "smoke" {
+		t.Errorf("namespace %q / scenario not recorded", got.Namespace)
+	}
+}
+
+// An unreachable API server is a harness error after Ensure, still with results.
+func TestUnreachableCluster(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	writeKubeconfig(t, kc, "https://127.0.0.1:1")
+	p := &Existing{Kubeconfig: kc, PrometheusURL: "http://127.0.0.1:1"}
+	_, dir, err := Run(context.Background(), smoke(t), p, Options{Repo: "..", ResultsDir: t.TempDir(), K6: "/bin/true"})
+	if err == nil || !strings.Contains(err.Error(), "reaching the API server") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := result.Read(filepath.Join(dir, result.ResultFile)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	s := smoke(t)
+	if err := Preflight(s, "..", "/bin/true"); err != nil {
+		t.Fatalf("smoke preflight: %v", err)
+	}
+	s.Spec.Chaos[0].PodKill.Component = "nope"
+	if err := Preflight(s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.component") {
+		t.Errorf("unknown component: %v", err)
+	}
+	s = smoke(t)
+	if err := Preflight(s, "..", "/nonexistent/k6"); err == nil || !strings.Contains(err.Error(), "--k6") {
+		t.Errorf("missing k6: %v", err)
+	}
+}
