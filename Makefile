@@ -64,6 +64,22 @@ bench-k6: build k6
 	@mkdir -p $(BIN)/bench
 	DURATION=$${DURATION:-10s} bash xk6-backend/bench/run.sh $(BIN)/bench/k6.md
 
+# run is perfrun's main job on the embedded local cluster (root): build the
+# programs, bin/k6 and bin/perfrun, bring the cluster up, build and import
+# the v1/v2 images, then `perfrun run $(SCENARIO)` (results under results/).
+# Exit codes: 0 pass, 1 harness error, 2 bad input, 3 assertion failed.
+SCENARIO ?= suites/scenarios/smoke.yaml
+RUN_FLAGS ?=
+.PHONY: run perfrun
+perfrun:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/perfrun ./cmd/perfrun
+
+run: build k6 perfrun cluster-tools
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster up --cache-dir $(CLUSTER_CACHE)
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster load --cache-dir $(CLUSTER_CACHE)
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun run --cache-dir $(CLUSTER_CACHE) --k6 $(BIN)/k6 $(RUN_FLAGS) $(SCENARIO)
+
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./system/apisonator -run '^$$' -fuzz '^FuzzParseTransaction$$' -fuzztime $(FUZZTIME)
