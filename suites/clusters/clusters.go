@@ -1,0 +1,205 @@
+// Package clusters gives the suites their cluster through
+// sigs.k8s.io/e2e-framework: an env.Func to set it up (create or reuse it,
+// load the reference system's images, install what the provider lacks), an
+// env.Func to tear down what setup started, the envconf.Config (and so the
+// klient client) for checks, and the cluster.Provider that `perfrun run`'s
+// runner gets. The provider is chosen by name: local (the embedded
+// cluster, the default), kind, or kubeconfig (any existing cluster).
+package clusters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/e2e-framework/klient/k8s"
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+	"sigs.k8s.io/e2e-framework/support"
+
+	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/cluster/kubeconfig"
+	"github.com/perfrun/perfrun/cluster/local"
+	"github.com/perfrun/perfrun/images"
+)
+
+// Provider names, as flags and PERFRUN_PROVIDER spell them.
+const (
+	Local      = "local"
+	Kind       = "kind"
+	Kubeconfig = "kubeconfig"
+)
+
+// Names are the providers Select knows, the default first.
+var Names = []string{Local, Kind, Kubeconfig}
+
+// Options say which cluster the suites run on and how to reach it.
+type Options struct {
+	// Provider is local, kind or kubeconfig.
+	Provider string
+	// Repo is the repository root (fixtures/, system/cmd/).
+	Repo string
+	// ImageTags are the releases whose images are built and loaded (v1, v2).
+	ImageTags []string
+	// ImageDir receives the built image tarballs.
+	ImageDir string
+	// Log receives progress.
+	Log io.Writer
+
+	// Local: the local cluster's options (state and cache folders).
+	Local local.Options
+
+	// Kind: the cluster's name and kind config file.
+	KindName   string
+	KindConfig string
+	// KindChaosMesh installs Chaos Mesh with helm (chart version and values
+	// file); empty version skips it, and pod kills are API deletes.
+	ChaosMeshVersion string
+	ChaosMeshValues  string
+
+	// Kubeconfig: an existing cluster, its Prometheus and whether pods are
+	// routable from here.
+	Kubeconfig    string
+	PrometheusURL string
+	PodsReachable bool
+}
+
+// Env is a chosen cluster: what the suite runs before and after its specs,
+// and what it hands the runner.
+type Env struct {
+	Name   string
+	Config *envconf.Config
+	// Setup brings the cluster up (or reuses it) and loads images.
+	Setup []env.Func
+	// Finish tears down what Setup started, and only that: a cluster that
+	// was up before the suite stays up.
+	Finish []env.Func
+	// Provider is what perfrun run's runner gets; valid after Setup.
+	Provider cluster.Provider
+}
+
+// Run runs env funcs in order, stopping at the first error.
+func Run(ctx context.Context, cfg *envconf.Config, fns []env.Func) (context.Context, error) {
+	for _, f := range fns {
+		var err error
+		if ctx, err = f(ctx, cfg); err != nil {
+			return ctx, err
+		}
+	}
+	return ctx, nil
+}
+
+// Select builds the Env of the named provider. Bad options are one error
+// naming the option.
+func Select(o Options) (*Env, error) {
+	if o.Provider == "" {
+		o.Provider = Local
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Repo == "" {
+		return nil, errors.New("clusters: Repo is required (the repository root)")
+	}
+	switch o.Provider {
+	case Local:
+		o.Local.SourceDir = o.Repo
+		lc := local.New(o.Local)
+		lp := &LocalE2E{Cluster: lc, StateDir: o.Local.StateDir, Log: o.Log}
+		e := &Env{Name: Local, Config: envconf.New(), Provider: lc}
+		e.Setup = append([]env.Func{envfuncs.CreateCluster(lp, Local)}, loadImages(Local, o)...)
+		e.Finish = []env.Func{envfuncs.DestroyCluster(Local)}
+		return e, nil
+	case Kind:
+		return selectKind(o)
+	case Kubeconfig:
+		switch {
+		case o.Kubeconfig == "":
+			return nil, errors.New("provider kubeconfig: -perfrun.kubeconfig (PERFRUN_KUBECONFIG) is required")
+		case o.PrometheusURL == "":
+			return nil, errors.New("provider kubeconfig: -perfrun.prometheus-url (PERFRUN_PROMETHEUS_URL) is required")
+		}
+		if _, err := os.Stat(o.Kubeconfig); err != nil {
+			return nil, fmt.Errorf("provider kubeconfig: -perfrun.kubeconfig: %w", err)
+		}
+		// An existing cluster pulls its images from a registry: nothing to
+		// set up or tear down but the checks' client.
+		return &Env{Name: Kubeconfig, Config: envconf.NewWithKubeConfig(o.Kubeconfig),
+			Provider: &kubeconfig.Provider{Path: o.Kubeconfig, PrometheusURL: o.PrometheusURL, PodsReachable: o.PodsReachable}}, nil
+	}
+	return nil, fmt.Errorf("-perfrun.provider (PERFRUN_PROVIDER) %q: want one of %s", o.Provider, strings.Join(Names, ", "))
+}
+
+// loadImages builds the reference system's images for each tag and loads
+// them into the cluster that CreateCluster stored under name.
+func loadImages(name string, o Options) []env.Func {
+	if len(o.ImageTags) == 0 {
+		return nil
+	}
+	return []env.Func{func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+		outDir := o.ImageDir
+		if outDir == "" {
+			outDir = filepath.Join(os.TempDir(), "perfrun-suite-images")
+		}
+		for _, tag := range o.ImageTags {
+			built, missing, err := images.System(ctx, o.Repo, outDir, tag)
+			if err != nil {
+				return ctx, fmt.Errorf("building images %s: %w", tag, err)
+			}
+			if len(missing) > 0 {
+				return ctx, fmt.Errorf("building images %s: programs missing from the tree: %s", tag, strings.Join(missing, ", "))
+			}
+			for _, b := range built {
+				fmt.Fprintf(o.Log, "loading %s into %s\n", b.Ref, name)
+				if ctx, err = envfuncs.LoadImageArchiveToCluster(name, b.Tarball)(ctx, cfg); err != nil {
+					return ctx, fmt.Errorf("loading %s: %w", b.Ref, err)
+				}
+			}
+		}
+		return ctx, nil
+	}}
+}
+
+// FromEnv fills o from PERFRUN_* environment variables where o is empty, so
+// that make targets and CI can choose without flags.
+func FromEnv(o *Options) {
+	set := func(dst *string, key string) {
+		if *dst == "" {
+			*dst = os.Getenv(key)
+		}
+	}
+	set(&o.Provider, "PERFRUN_PROVIDER")
+	set(&o.Kubeconfig, "PERFRUN_KUBECONFIG")
+	set(&o.PrometheusURL, "PERFRUN_PROMETHEUS_URL")
+	set(&o.KindName, "PERFRUN_KIND_NAME")
+	set(&o.KindConfig, "PERFRUN_KIND_CONFIG")
+	set(&o.ChaosMeshVersion, "PERFRUN_CHAOS_MESH_VERSION")
+	set(&o.Local.StateDir, "PERFRUN_STATE_DIR")
+	set(&o.Local.CacheDir, "PERFRUN_CACHE")
+	if v := os.Getenv("PERFRUN_PODS_REACHABLE"); v != "" && !o.PodsReachable {
+		o.PodsReachable = slices.Contains([]string{"1", "true", "yes"}, strings.ToLower(v))
+	}
+}
+
+var _ support.E2EClusterProviderWithImageLoader = (*LocalE2E)(nil)
+
+// nodeReady says a Node object reports Ready.
+func nodeReady(o k8s.Object) bool {
+	n, ok := o.(*corev1.Node)
+	if !ok {
+		return false
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
