@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/system/apisonator"
+	"github.com/perfrun/perfrun/system/ops"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -65,41 +66,41 @@ func codeGroup(code int) string {
 
 // Server is the listener's HTTP handler.
 type Server struct {
-	tx      *apisonator.Transactor
-	metrics *Metrics
-	log     *slog.Logger
-	ready   atomic.Bool
+	tx         *apisonator.Transactor
+	metrics    *Metrics
+	log        *slog.Logger
+	readyState atomic.Bool
 	// Internal is mounted under /internal/ (provisioning and items).
 	internal http.Handler
-	// Metrics handler for /metrics.
-	metricsHandler http.Handler
+	// gatherer backs /metrics.
+	gatherer prometheus.Gatherer
 	// Ready reports extra readiness conditions (CPU saturation).
 	readyCheck func() error
 }
 
 // Options configure a Server.
 type Options struct {
-	Transactor     *apisonator.Transactor
-	Metrics        *Metrics
-	MetricsHandler http.Handler
-	Internal       http.Handler
-	Logger         *slog.Logger
+	Transactor *apisonator.Transactor
+	Metrics    *Metrics
+	Gatherer   prometheus.Gatherer // for /metrics; nil serves none
+	Internal   http.Handler
+	Logger     *slog.Logger
 	// ReadyCheck, when set, is consulted by /readyz.
 	ReadyCheck func() error
 }
 
 // New returns a Server; it is ready until SetReady(false).
 func New(o Options) *Server {
-	s := &Server{tx: o.Transactor, metrics: o.Metrics, internal: o.Internal, metricsHandler: o.MetricsHandler, log: o.Logger, readyCheck: o.ReadyCheck}
+	s := &Server{tx: o.Transactor, metrics: o.Metrics, internal: o.Internal, gatherer: o.Gatherer, log: o.Logger, readyCheck: o.ReadyCheck}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.ready.Store(true)
+	s.readyState.Store(true)
 	return s
 }
 
 // SetReady flips readiness (false while shutting down).
-func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+func (s *Server) SetReady(v bool) { s.readyState.Store(v) }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
@@ -113,11 +114,11 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok")
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
-	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.metricsHandler != nil {
-		mux.Handle("GET /metrics", s.metricsHandler)
+	g := s.gatherer
+	if g == nil {
+		g = prometheus.NewRegistry()
 	}
+	ops.Register(mux, g, s.ready)
 	if s.internal != nil {
 		mux.Handle("/internal/", s.internal)
 	}
@@ -130,18 +131,15 @@ func (s *Server) Handler() http.Handler {
 
 const xmlContentType = "application/vnd.3scale-v2.0+xml"
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !s.ready.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
+// ready is /readyz: false while shutting down or while ReadyCheck fails.
+func (s *Server) ready() error {
+	if !s.readyState.Load() {
+		return errors.New("shutting down")
 	}
 	if s.readyCheck != nil {
-		if err := s.readyCheck(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+		return s.readyCheck()
 	}
-	_, _ = io.WriteString(w, "ok")
+	return nil
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {

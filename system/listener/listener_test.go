@@ -23,7 +23,6 @@ import (
 	"github.com/perfrun/perfrun/system/usage"
 	"github.com/perfrun/perfrun/system/worker"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,10 +41,10 @@ func start(t testing.TB, f queue.Format) *env {
 	reg := prometheus.NewRegistry()
 	cat, use := catalog.NewStore(rdb), usage.NewStore(rdb)
 	srv := listener.New(listener.Options{
-		Transactor:     &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
-		Metrics:        listener.NewMetrics(reg),
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Internal:       (&internalapi.API{Catalog: cat, Usage: use}).Handler(),
+		Transactor: &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
+		Metrics:    listener.NewMetrics(reg),
+		Gatherer:   reg,
+		Internal:   (&internalapi.API{Catalog: cat, Usage: use}).Handler(),
 	})
 	h := srv.Handler()
 	hs := httptest.NewServer(h)

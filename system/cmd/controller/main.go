@@ -13,18 +13,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/controller"
+	"github.com/perfrun/perfrun/system/ops"
 	"github.com/perfrun/perfrun/system/sharding"
 )
 
@@ -114,28 +111,21 @@ func run(args []string) error {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := ops.NewRegistry()
 	c, err := controller.New(rdb, cfg, reg, log)
 	if err != nil {
 		return badInput{err}
 	}
-
-	ln, err := net.Listen("tcp", *listen)
+	srv, err := ops.Serve(*listen, "-metrics-listen", ops.Handler(reg, ops.ReadyFunc(c.Ready, "item watch not started")), log)
 	if err != nil {
-		return fmt.Errorf("-metrics-listen: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: c.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
-		}
-	}()
+	defer srv.Stop()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Info("starting", "pod", cfg.Pod, "mode", cfg.Mode, "replicas", cfg.Replicas,
-		"ordinal", cfg.Ordinal, "work", cfg.Work, "work_kind", cfg.WorkKind, "metrics", ln.Addr().String())
+		"ordinal", cfg.Ordinal, "work", cfg.Work, "work_kind", cfg.WorkKind, "metrics", srv.Addr)
 
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -150,9 +140,6 @@ func run(args []string) error {
 			runErr = fmt.Errorf("reconciles in hand did not finish within -grace %v", *grace)
 		}
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutCtx)
 	if runErr == nil {
 		log.Info("stopped")
 	}

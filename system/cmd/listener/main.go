@@ -19,11 +19,9 @@ import (
 	"github.com/perfrun/perfrun/system/internalapi"
 	"github.com/perfrun/perfrun/system/items"
 	"github.com/perfrun/perfrun/system/listener"
+	"github.com/perfrun/perfrun/system/ops"
 	"github.com/perfrun/perfrun/system/queue"
 	"github.com/perfrun/perfrun/system/usage"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -64,8 +62,7 @@ func run() error {
 	defer rdb.Close()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := ops.NewRegistry()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -77,12 +74,12 @@ func run() error {
 	use := usage.NewStore(rdb)
 	api := &internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler()}
 	srv := listener.New(listener.Options{
-		Transactor:     &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
-		Metrics:        listener.NewMetrics(reg),
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: false}),
-		Internal:       api.Handler(),
-		Logger:         log,
-		ReadyCheck:     gate.Check,
+		Transactor: &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
+		Metrics:    listener.NewMetrics(reg),
+		Gatherer:   reg,
+		Internal:   api.Handler(),
+		Logger:     log,
+		ReadyCheck: gate.Check,
 	})
 	hs := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 

@@ -16,19 +16,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/migration"
+
+	"github.com/perfrun/perfrun/system/ops"
 )
 
 func main() {
@@ -75,8 +72,7 @@ func run(args []string, stdout io.Writer) (int, error) {
 	defer rdb.Close()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := ops.NewRegistry()
 	m, err := migration.New(rdb, migration.Options{
 		BatchSize: *batch,
 		Drain:     *drain,
@@ -93,18 +89,11 @@ func run(args []string, stdout io.Writer) (int, error) {
 	}
 
 	if *listen != "" {
-		ln, err := net.Listen("tcp", *listen)
+		srv, err := ops.Serve(*listen, "-metrics-listen", ops.Handler(reg, nil), nil)
 		if err != nil {
-			return 1, fmt.Errorf("-metrics-listen: %w", err)
+			return 1, err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		ok := func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") }
-		mux.HandleFunc("/healthz", ok)
-		mux.HandleFunc("/readyz", ok)
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		defer srv.Stop()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -8,18 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/perfrun/perfrun/system/ops"
 	"github.com/perfrun/perfrun/system/queue"
 	"github.com/perfrun/perfrun/system/worker"
 )
@@ -78,8 +74,7 @@ func run(args []string) (int, error) {
 	defer rdb.Close()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("consumer", *consumer, "queue", f)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := ops.NewRegistry()
 	w, err := worker.New(rdb, worker.Config{
 		Format:        f,
 		Concurrency:   *concurrency,
@@ -95,27 +90,11 @@ func run(args []string) (int, error) {
 		return 2, err
 	}
 
-	ln, err := net.Listen("tcp", *listen)
+	srv, err := ops.Serve(*listen, "-metrics-listen", ops.Handler(reg, ops.ReadyFunc(w.Ready, "not taking jobs")), log)
 	if err != nil {
-		return 1, fmt.Errorf("-metrics-listen: %w", err)
+		return 1, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
-	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		if !w.Ready() {
-			http.Error(rw, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(rw, "ok")
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("serving metrics", "err", err)
-		}
-	}()
-	log.Info("worker starting", "metrics", ln.Addr().String(), "concurrency", *concurrency, "job_work", *jobWork)
+	log.Info("worker starting", "metrics", srv.Addr, "concurrency", *concurrency, "job_work", *jobWork)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -134,9 +113,7 @@ func run(args []string) (int, error) {
 			err, code = fmt.Errorf("jobs in hand not finished within the %v grace period", *grace), 1
 		}
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutCtx)
+	srv.Stop()
 	if err == nil {
 		log.Info("stopped")
 	}
