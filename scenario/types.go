@@ -88,6 +88,24 @@ type Load struct {
 	Thresholds *bool `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
 	// Timeout bounds the k6 process beyond Duration (setup, teardown, grace).
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Generators, when set, runs the load as that many k6 Jobs in the
+	// cluster, each an execution segment of the rate and a slice of the key
+	// space, judged together (package loadgen). 0: one k6 as Runner says.
+	Generators int `yaml:"generators,omitempty" json:"generators,omitempty"`
+	// Distributed tunes a load with Generators.
+	Distributed *Distributed `yaml:"distributed,omitempty" json:"distributed,omitempty"`
+}
+
+// Distributed are the settings of a load split over generators.
+type Distributed struct {
+	// Provision is a k6 script under fixtures/load/ run once by a Job before
+	// the generators start (they get SKIP_PROVISION=1). Empty: none.
+	Provision string `yaml:"provision,omitempty" json:"provision,omitempty"`
+	// KeySpace is how many keys (applications) the generators split between
+	// them (KEY_OFFSET, KEY_COUNT); default: load.env.APPS, 0 to not split.
+	KeySpace *int `yaml:"keySpace,omitempty" json:"keySpace,omitempty"`
+	// CPU is each generator's CPU request and limit (e.g. 500m).
+	CPU string `yaml:"cpu,omitempty" json:"cpu,omitempty"`
 }
 
 // Target is a Service and port of the deployed system.

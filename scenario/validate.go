@@ -217,7 +217,42 @@ func (v *validator) load(l *Load) {
 		}
 	}
 	v.target("spec.load.target", l.Target)
+	v.distributed(l)
 }
+
+// maxGenerators matches loadgen.MaxGenerators (scenario does not import
+// the packages that run it).
+const maxGenerators = 256
+
+func (v *validator) distributed(l *Load) {
+	if l.Generators < 0 || l.Generators > maxGenerators {
+		v.add("spec.load.generators", "must be 0..%d, got %d", maxGenerators, l.Generators)
+	}
+	if l.Generators > 0 && l.Runner == RunnerLocal {
+		v.add("spec.load.runner", "generators run as Jobs in the cluster; runner local cannot have spec.load.generators")
+	}
+	d := l.Distributed
+	if d == nil {
+		return
+	}
+	if l.Generators == 0 {
+		v.add("spec.load.distributed", "needs spec.load.generators > 0")
+	}
+	if d.Provision != "" {
+		if !strings.HasSuffix(d.Provision, ".js") {
+			v.add("spec.load.distributed.provision", "must be a .js k6 script, got %q", d.Provision)
+		}
+		v.relPath("spec.load.distributed.provision", d.Provision, "fixtures/load/")
+	}
+	if d.KeySpace != nil && (*d.KeySpace < 0 || *d.KeySpace > 0 && *d.KeySpace < l.Generators) {
+		v.add("spec.load.distributed.keySpace", "must be 0 (not split) or at least one key per generator (%d), got %d", l.Generators, *d.KeySpace)
+	}
+	if d.CPU != "" && !cpuQuantity.MatchString(d.CPU) {
+		v.add("spec.load.distributed.cpu", "must be a CPU quantity such as 500m or 1, got %q", d.CPU)
+	}
+}
+
+var cpuQuantity = regexp.MustCompile(`^([0-9]+m|[0-9]+(\.[0-9]+)?)$`)
 
 func (v *validator) target(p string, t Target) {
 	if !dnsLabel.MatchString(t.Service) {
