@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +38,7 @@ import (
 	"github.com/perfrun/perfrun/cluster"
 	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/deploy"
+	"github.com/perfrun/perfrun/loadgen"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -79,7 +82,7 @@ func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, o
 	if p == nil {
 		p = NewProgress(io.Discard, ModeQuiet)
 	}
-	r := &runState{s: s, opts: opts, p: p, dir: dir, ns: ns,
+	r := &runState{s: s, opts: opts, p: p, dir: dir, ns: ns, provider: provider,
 		res: &result.Run{SchemaVersion: result.SchemaVersion, RunID: runID, ScenarioFile: opts.ScenarioFile, Scenario: s,
 			Namespace: ns, TestID: runID, Started: time.Now(), Versions: map[string]string{}, Provider: provider.Name()}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -102,8 +105,12 @@ type runState struct {
 	dc       *deploy.Client
 	prom     v1.API
 	access   *cluster.Access
-	nsMade   bool
-	teardown []func(context.Context) error
+	provider cluster.Provider
+	// jobThresholds are the script's k6 thresholds, judged from
+	// Prometheus when k6 ran as a Job.
+	jobThresholds []loadgen.Threshold
+	nsMade        bool
+	teardown      []func(context.Context) error
 }
 
 // step runs one named, timed step.
@@ -223,32 +230,73 @@ func (r *runState) serviceURL(ctx context.Context, t scenario.Target) (string, e
 
 func (r *runState) load(ctx context.Context) error {
 	l := r.s.Spec.Load
-	if l.Runner == scenario.RunnerJob || !r.access.PodsReachable {
-		return errors.New("load as a Job in the cluster is not implemented yet; use a provider whose pods are reachable (local)")
+	local := l.Generators == 0 && (l.Runner == scenario.RunnerLocal || (l.Runner == scenario.RunnerAuto && r.access.PodsReachable))
+	if out, err := exec.Command(r.opts.K6, "version").Output(); err == nil {
+		r.res.Versions["k6"] = strings.TrimSpace(string(out))
 	}
-	target, err := r.serviceURL(ctx, l.Target)
+	var (
+		start time.Time
+		wait  func(context.Context) error
+		err   error
+	)
+	if local {
+		start, wait, err = r.localLoad(ctx)
+	} else {
+		r.p.Linef("k6 runs as a Job in the cluster (pods are not reachable from here, or load.runner: job)")
+		start, wait, err = r.jobLoad(ctx)
+	}
 	if err != nil {
 		return err
+	}
+	r.res.LoadStart = start
+	inj := &chaos.Injector{Client: r.kube, Namespace: r.ns, Seed: int64(start.UnixNano())}
+	chaosDone := make(chan []chaos.Event, 1)
+	cctx, stopChaos := context.WithCancel(ctx)
+	go func() {
+		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, start, r.s.Spec.Chaos, inj.Do, r.p.Chaos)
+	}()
+	stopLive := r.p.Live(ctx, r.prom, r.ns, start, l.Duration.Duration)
+	werr := wait(ctx)
+	r.res.LoadEnd = time.Now()
+	stopLive()
+	stopChaos()
+	r.res.Chaos = <-chaosDone
+	if werr != nil {
+		return werr
+	}
+	for _, ev := range r.res.Chaos {
+		if ev.Error != "" {
+			return fmt.Errorf("chaos action %s: %s", ev.Name, ev.Error)
+		}
+	}
+	return nil
+}
+
+// localLoad runs bin/k6 here (pods reachable), aimed at the target
+// Service's cluster IP, remote-writing to the run's Prometheus.
+func (r *runState) localLoad(ctx context.Context) (time.Time, func(context.Context) error, error) {
+	l := r.s.Spec.Load
+	target, err := r.serviceURL(ctx, l.Target)
+	if err != nil {
+		return time.Time{}, nil, err
 	}
 	args := []string{"run", "--quiet", "--no-color",
 		"--summary-export", filepath.Join(r.dir, result.K6Summary),
 		"--tag", "testid=" + r.res.TestID,
 		"-o", "experimental-prometheus-rw",
 		"-e", "TARGETS=" + target,
-		"-e", "DURATION=" + l.Duration.String(),
 	}
-	for k, v := range l.Env {
-		args = append(args, "-e", k+"="+v)
+	env := r.k6Env()
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		args = append(args, "-e", k+"="+env[k])
 	}
 	args = append(args, filepath.Join(r.opts.Repo, l.Script))
 	logf, err := os.Create(filepath.Join(r.dir, "k6.log"))
 	if err != nil {
-		return err
+		return time.Time{}, nil, err
 	}
-	defer logf.Close()
-
-	kctx, cancel := context.WithTimeout(ctx, l.Duration.Duration+l.Timeout.Duration)
-	defer cancel()
+	limit := l.Duration.Duration + l.Timeout.Duration
+	kctx, cancel := context.WithTimeout(ctx, limit)
 	cmd := exec.CommandContext(kctx, r.opts.K6, args...)
 	cmd.Dir = r.opts.Repo
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -257,46 +305,34 @@ func (r *runState) load(ctx context.Context) error {
 		"K6_PROMETHEUS_RW_TREND_STATS=p(50),p(95),p(99),avg,max",
 		"K6_PROMETHEUS_RW_PUSH_INTERVAL=5s",
 		"K6_NO_USAGE_REPORT=true")
-	// k6 stops gracefully on SIGTERM (summary written); kill if it lingers.
+	// k6 stops gracefully on SIGTERM (its summary still written); it is
+	// killed if it lingers.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if out, err := exec.Command(r.opts.K6, "version").Output(); err == nil {
-		r.res.Versions["k6"] = strings.TrimSpace(string(out))
-	}
-
-	r.res.LoadStart = time.Now()
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting k6: %w", err)
+		cancel()
+		logf.Close()
+		return time.Time{}, nil, fmt.Errorf("starting k6: %w", err)
 	}
-	inj := &chaos.Injector{Client: r.kube, Namespace: r.ns, Seed: int64(len(r.res.RunID))}
-	chaosDone := make(chan []chaos.Event, 1)
-	cctx, stopChaos := context.WithCancel(ctx)
-	go func() {
-		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, r.res.LoadStart, r.s.Spec.Chaos, inj.Do, r.p.Chaos)
-	}()
-	stopLive := r.p.Live(ctx, r.prom, r.ns, r.res.LoadStart, l.Duration.Duration)
-	werr := cmd.Wait()
-	r.res.LoadEnd = time.Now()
-	stopLive()
-	stopChaos()
-	r.res.Chaos = <-chaosDone
-	var ee *exec.ExitError
-	switch {
-	case werr == nil:
-	case errors.As(werr, &ee) && ee.ExitCode() == 99:
-		// Thresholds crossed: the assertions report it.
-	case kctx.Err() == context.DeadlineExceeded:
-		return fmt.Errorf("k6 ran past %s (duration + load.timeout); see k6.log", l.Duration.Duration+l.Timeout.Duration)
-	default:
-		return fmt.Errorf("k6: %w; see %s", werr, filepath.Join(r.dir, "k6.log"))
-	}
-	for _, ev := range r.res.Chaos {
-		if ev.Error != "" {
-			return fmt.Errorf("chaos action %s: %s", ev.Name, ev.Error)
+	wait := func(context.Context) error {
+		defer cancel()
+		defer logf.Close()
+		werr := cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case werr == nil:
+			return nil
+		case errors.As(werr, &ee) && ee.ExitCode() == 99:
+			return nil // thresholds crossed: the assertions report it
+		case kctx.Err() == context.DeadlineExceeded:
+			return fmt.Errorf("k6 ran past %s (duration + load.timeout); see k6.log", limit)
+		default:
+			return fmt.Errorf("k6: %w; see %s", werr, filepath.Join(r.dir, "k6.log"))
 		}
 	}
-	return nil
+	return start, wait, nil
 }
 
 func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
@@ -346,6 +382,9 @@ func (r *runState) evaluate(ctx context.Context) error {
 			results = append(results, r.noLoss(ctx, a, summary, serr))
 		}
 	}
+	if *r.s.Spec.Load.Thresholds && summary == nil && len(r.jobThresholds) > 0 {
+		results = append(results, r.jobThresholdResults(ctx)...)
+	}
 	if *r.s.Spec.Load.Thresholds && summary != nil {
 		for _, t := range summary.Thresholds() {
 			v := 0.0
@@ -365,14 +404,21 @@ func (r *runState) noLoss(ctx context.Context, a scenario.Assertion, summary *co
 	fail := func(err error) assertions.Result {
 		return assertions.Result{Name: a.Name, Kind: assertions.KindNoLoss, Op: "<=", Bound: n.Tolerance, Status: assertions.Error, Error: err.Error()}
 	}
+	var accepted float64
 	if serr != nil {
-		return fail(serr)
-	}
-	accepted, ok := summary.Count(n.K6Metric)
-	if !ok {
-		base, _, _ := strings.Cut(n.K6Metric, "{")
-		if accepted, ok = summary.Count(base); !ok {
-			return fail(fmt.Errorf("k6 summary has no counter %s", n.K6Metric))
+		// No summary file: k6 ran as a Job; read its counter from Prometheus.
+		v, err := r.acceptedFromPrometheus(ctx, n)
+		if err != nil {
+			return fail(fmt.Errorf("%w (and %w)", serr, err))
+		}
+		accepted = v
+	} else {
+		var ok bool
+		if accepted, ok = summary.Count(n.K6Metric); !ok {
+			base, _, _ := strings.Cut(n.K6Metric, "{")
+			if accepted, ok = summary.Count(base); !ok {
+				return fail(fmt.Errorf("k6 summary has no counter %s", n.K6Metric))
+			}
 		}
 	}
 	base, err := r.serviceURL(ctx, n.Listener)

@@ -94,6 +94,9 @@ type Load struct {
 	Generators int `yaml:"generators,omitempty" json:"generators,omitempty"`
 	// Distributed tunes a load with Generators.
 	Distributed *Distributed `yaml:"distributed,omitempty" json:"distributed,omitempty"`
+	// Image is the k6 image of k6 Jobs (default: built from bin/k6 and
+	// loaded into the cluster by its provider).
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
 }
 
 // Distributed are the settings of a load split over generators.
