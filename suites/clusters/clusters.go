@@ -83,6 +83,17 @@ type Env struct {
 	Finish []env.Func
 	// Provider is what perfrun run's runner gets; valid after Setup.
 	Provider cluster.Provider
+	// key is the name CreateCluster stored the cluster under ("" for an
+	// existing cluster, which exports nothing).
+	key string
+}
+
+// Export returns the env funcs that copy the cluster's logs to dir.
+func (e *Env) Export(dir string) []env.Func {
+	if e.key == "" {
+		return nil
+	}
+	return []env.Func{envfuncs.ExportClusterLogs(e.key, dir)}
 }
 
 // Run runs env funcs in order, stopping at the first error.
@@ -113,7 +124,7 @@ func Select(o Options) (*Env, error) {
 		o.Local.SourceDir = o.Repo
 		lc := local.New(o.Local)
 		lp := &LocalE2E{Cluster: lc, StateDir: o.Local.StateDir, Log: o.Log}
-		e := &Env{Name: Local, Config: envconf.New(), Provider: lc}
+		e := &Env{Name: Local, Config: envconf.New(), Provider: lc, key: Local}
 		e.Setup = append([]env.Func{envfuncs.CreateCluster(lp, Local)}, loadImages(Local, o)...)
 		e.Finish = []env.Func{envfuncs.DestroyCluster(Local)}
 		return e, nil

@@ -52,7 +52,7 @@ func selectKind(o Options) (*Env, error) {
 	if o.ChaosMeshValues == "" {
 		o.ChaosMeshValues = filepath.Join(o.Repo, DefaultChaosMeshVals)
 	}
-	e := &Env{Name: Kind, Config: envconf.New()}
+	e := &Env{Name: Kind, Config: envconf.New(), key: o.KindName}
 	kp := &kindProvider{name: o.KindName}
 	e.Provider = kp
 	e.Setup = []env.Func{envfuncs.CreateClusterWithConfig(kind.NewProvider(), o.KindName, o.KindConfig)}
