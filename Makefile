@@ -70,7 +70,7 @@ bench-k6: build k6
 # Exit codes: 0 pass, 1 harness error, 2 bad input, 3 assertion failed.
 SCENARIO ?= suites/scenarios/smoke.yaml
 RUN_FLAGS ?=
-.PHONY: run perfrun
+.PHONY: run perfrun test-run
 perfrun:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/perfrun ./cmd/perfrun
@@ -79,6 +79,11 @@ run: build k6 perfrun cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster up --cache-dir $(CLUSTER_CACHE)
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster load --cache-dir $(CLUSTER_CACHE)
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun run --cache-dir $(CLUSTER_CACHE) --k6 $(BIN)/k6 $(RUN_FLAGS) $(SCENARIO)
+
+# test-run is perfrun run end to end on the local cluster (root): smoke.yaml
+# passes, the known-bad worker-kill-v1.yaml exits 3, nothing is left after.
+test-run: k6 cluster-tools
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestEndToEnd$$' ./runner/
 
 FUZZTIME ?= 60s
 fuzz:
