@@ -1,0 +1,242 @@
+package loadgen
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/perfrun/perfrun/system/proctest"
+	"github.com/perfrun/perfrun/system/redistest"
+)
+
+// TestGeneratorsWithRealK6 runs the generators Render makes as real k6
+// processes (here, not in Jobs) against a real listener, worker and Redis:
+// provisioning once, every generator paused until all are, resumed through
+// k6's REST API as the cluster path does, then checks that the segments
+// together ran the whole offered load once and that the key slices kept
+// each generator to its keys.
+func TestGeneratorsWithRealK6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds k6 and runs it for seconds; not in -short")
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	k6 := filepath.Join(dir, "k6")
+	build := exec.Command("go", "build", "-o", k6, "./cmd/k6")
+	build.Dir = filepath.Join(repo, "xk6-backend")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building k6: %v\n%s", err, b)
+	}
+	listenerBin, err := proctest.Build(dir, "github.com/perfrun/perfrun/system/cmd/listener")
+	if err != nil {
+		t.Fatal(err)
+	}
+	workerBin, err := proctest.Build(dir, "github.com/perfrun/perfrun/system/cmd/worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := redistest.Start(t)
+	listener := proctest.StartServing(t, listenerBin, "-listen", "-redis", rs.URL(), "-queue", "v2")
+	proctest.StartWorker(t, workerBin, "-redis", rs.URL(), "-queue", "v2")
+	target := "http://" + listener.Addr
+
+	const (
+		generators = 3
+		apps       = 10
+		keys       = 6 // apps 6..9 are provisioned but outside every slice
+		rate       = 60
+		duration   = 4 * time.Second
+	)
+	files := map[string]string{}
+	for _, f := range []string{"lib.js", "throughput.js", "provision.js"} {
+		b, err := os.ReadFile(filepath.Join(repo, "fixtures", "load", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	r, err := Render(Spec{Namespace: "local", TestID: "it", Image: "none", Script: "throughput.js", Files: files,
+		Provision: "provision.js", Targets: target, Duration: duration, Generators: generators, Keys: keys,
+		Env: map[string]string{"RATE": fmt.Sprint(rate), "APPS": fmt.Sprint(apps)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := func(args []string) []string {
+		var out []string
+		for i := 0; i < len(args); i++ {
+			switch {
+			case args[i] == "-o": // no Prometheus here
+				i++
+			case strings.HasPrefix(args[i], scriptsDir+"/"):
+				out = append(out, filepath.Join(repo, "fixtures", "load", strings.TrimPrefix(args[i], scriptsDir+"/")))
+			default:
+				out = append(out, args[i])
+			}
+		}
+		return out
+	}
+	prov := exec.Command(k6, local(r.Provision.Spec.Template.Spec.Containers[0].Args)...)
+	if b, err := prov.CombinedOutput(); err != nil {
+		t.Fatalf("provisioning: %v\n%s", err, b)
+	}
+
+	type gen struct {
+		api     string
+		summary string
+		cmd     *exec.Cmd
+		out     bytes.Buffer
+	}
+	gens := make([]*gen, generators)
+	for i, g := range r.Generators {
+		args := local(g.Job.Spec.Template.Spec.Containers[0].Args)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := ln.Addr().String()
+		ln.Close()
+		for j := range args {
+			if args[j] == "--address" {
+				args[j+1] = api
+			}
+		}
+		gn := &gen{api: api, summary: filepath.Join(dir, fmt.Sprintf("summary-%d.json", i))}
+		args = append([]string{args[0], "--summary-export", gn.summary}, args[1:]...)
+		gn.cmd = exec.Command(k6, args...)
+		gn.cmd.Stdout, gn.cmd.Stderr = &gn.out, &gn.out
+		gn.cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true")
+		if err := gn.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gn.cmd.Process.Kill() })
+		gens[i] = gn
+	}
+	// All paused (k6 status 4) before any starts.
+	proctest.Eventually(t, 60*time.Second, "every generator paused before run", func() bool {
+		for _, g := range gens {
+			if st, err := k6Status(g.api); err != nil || st != pausedBeforeRun {
+				return false
+			}
+		}
+		return true
+	})
+	var wg sync.WaitGroup
+	for _, g := range gens {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPatch, "http://"+g.api+"/v1/status",
+				strings.NewReader(`{"data":{"type":"status","id":"default","attributes":{"paused":false}}}`))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("resuming %s: %v", g.api, err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("resuming %s: %s", g.api, resp.Status)
+			}
+		})
+	}
+	wg.Wait()
+	var iterations, dropped float64
+	for i, g := range gens {
+		done := make(chan error, 1)
+		go func() { done <- g.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("generator %d: %v\n%s", i, err, g.out.String())
+			}
+		case <-time.After(duration + time.Minute):
+			t.Fatalf("generator %d did not end", i)
+		}
+		var s struct {
+			Metrics map[string]struct {
+				Count float64 `json:"count"`
+			} `json:"metrics"`
+		}
+		b, err := os.ReadFile(g.summary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		iterations += s.Metrics["iterations"].Count
+		dropped += s.Metrics["dropped_iterations"].Count
+		t.Logf("generator %d (%s): %g iterations", i, r.Generators[i].Segment, s.Metrics["iterations"].Count)
+	}
+	offered := float64(rate) * duration.Seconds()
+	// k6 starts an iteration at t=0 in each segment that owns one: at most
+	// one more per generator, never fewer than offered minus dropped.
+	if iterations+dropped < offered || iterations > offered+generators {
+		t.Fatalf("generators ran %g iterations (+%g dropped), offered %g: segments did not cover the rate once", iterations, dropped, offered)
+	}
+	// Usage lands through the queue; wait for it to add up.
+	var hits []float64
+	proctest.Eventually(t, 20*time.Second, "usage totals equal iterations", func() bool {
+		hits = hits[:0]
+		var sum float64
+		for a := range apps {
+			v, err := appHits(target, fmt.Sprintf("app-%d", a))
+			if err != nil {
+				return false
+			}
+			hits = append(hits, v)
+			sum += v
+		}
+		return sum == iterations
+	})
+	for a, h := range hits {
+		inSlice := a < keys
+		if inSlice && h == 0 || !inSlice && h != 0 {
+			t.Errorf("app-%d got %g hits; the slices cover apps 0..%d only, each of them used", a, h, keys-1)
+		}
+	}
+}
+
+func k6Status(api string) (int, error) {
+	resp, err := http.Get("http://" + api + "/v1/status")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Data struct {
+			Attributes struct {
+				Status int `json:"status"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return st.Data.Attributes.Status, nil
+}
+
+func appHits(base, app string) (float64, error) {
+	resp, err := http.Get(base + "/internal/services/perfrun-svc/applications/" + app + "/usage/")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var u struct {
+		Totals map[string]float64 `json:"totals"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+		return 0, err
+	}
+	return u.Totals["hits"], nil
+}
