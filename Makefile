@@ -107,3 +107,43 @@ bench-system: $(TOOLS)/benchstat
 
 clean:
 	rm -rf $(BIN)
+
+# Suites (suites/, Ginkgo v2): each property's good scenario must pass and
+# its known-bad one must fail, run through perfrun run's runner on a cluster
+# (the local one by default; PERFRUN_PROVIDER=kind|kubeconfig). Reports and
+# every run's result folder go to $(SUITES_OUT). test-suites is what CI runs:
+# the smoke label and the one good/bad pair labelled ci. verdict-accuracy
+# runs every pair N times and prints property, mode, runs, passes, fails.
+# nightly does the nightly label on kind (images built here and loaded with
+# kind, Prometheus and Chaos Mesh installed); nightly-local the same suite on
+# the local cluster (root).
+SUITES_OUT ?= $(BIN)/suites
+KIND_VERSION ?= v0.33.0
+CHAOS_MESH_VERSION ?= 2.7.2
+N ?= 3
+SUITES_GO_TEST = PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_RESULTS=$(SUITES_OUT)/results PERFRUN_K6=$(BIN)/k6 \
+	$(GO) test -tags cluster -count=1 -timeout $(1) ./suites -ginkgo.v -ginkgo.label-filter='$(2)' \
+	-ginkgo.junit-report=$(SUITES_OUT)/$(3).junit.xml -ginkgo.json-report=$(SUITES_OUT)/$(3).json
+.PHONY: test-suites verdict-accuracy nightly nightly-local
+test-suites: build k6 cluster-tools
+	@mkdir -p $(SUITES_OUT)
+	$(call SUITES_GO_TEST,40m,smoke || ci,ci)
+
+verdict-accuracy: build k6 cluster-tools
+	@mkdir -p $(SUITES_OUT)
+	PERFRUN_RUNS=$(N) $(call SUITES_GO_TEST,300m,nightly && !smoke,accuracy); status=$$?; \
+	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/accuracy.json && exit $$status
+
+$(TOOLS)/kind:
+	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/kind@$(KIND_VERSION)
+
+nightly: build k6 $(TOOLS)/kind
+	@mkdir -p $(SUITES_OUT)
+	PATH=$(TOOLS):$$PATH PERFRUN_PROVIDER=kind PERFRUN_CHAOS_MESH_VERSION=$(CHAOS_MESH_VERSION) \
+	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,nightly,nightly); status=$$?; \
+	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/nightly.json; exit $$status
+
+nightly-local: build k6 cluster-tools
+	@mkdir -p $(SUITES_OUT)
+	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,nightly,nightly); status=$$?; \
+	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/nightly.json; exit $$status

@@ -173,7 +173,7 @@ var _ = Describe("properties", Label(suites.LabelNightly, suites.LabelNeedsClust
 		if p.CI {
 			labels = Label(p.Property, suites.LabelCI)
 		}
-		Describe(p.Property, labels, Ordered, func() {
+		Describe(p.Property, labels, func() {
 			for i := 1; i <= n; i++ {
 				suffix := ""
 				if n > 1 {
