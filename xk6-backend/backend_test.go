@@ -19,10 +19,11 @@ import (
 // fakeSystem answers as the listener does, for the unit tests: user keys
 // key-0..key-9 are authorized, "limited" gets a 409, anything else a 403.
 type fakeSystem struct {
-	mu       sync.Mutex
-	requests []string // method + path (+ query)
-	bodies   []string
-	items    map[string]int // polls left before the item is reconciled
+	mu        sync.Mutex
+	requests  []string // method + path (+ query)
+	bodies    []string
+	items     map[string]int // polls left before the item is reconciled
+	closeEach bool           // answer with Connection: close
 }
 
 func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +31,11 @@ func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
 	f.bodies = append(f.bodies, string(body))
+	closeEach := f.closeEach
 	f.mu.Unlock()
+	if closeEach {
+		w.Header().Set("Connection", "close")
+	}
 	switch {
 	case r.URL.Path == "/transactions/authrep.xml" || r.URL.Path == "/transactions/authorize.xml":
 		if r.URL.Query().Get("service_token") != "tok" || r.URL.Query().Get("service_id") != "svc" {
@@ -44,12 +49,12 @@ func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case k == "limited":
 			w.WriteHeader(409)
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><status><authorized>false</authorized><reason>usage limits are exceeded</reason><plan>basic</plan></status>`)
-		case k == "chunked":
+		case strings.HasPrefix(k, "chunked"):
 			w.Header().Set("Content-Type", "application/vnd.3scale-v2.0+xml")
 			fmt.Fprint(w, `<status><authorized>true</authorized>`)
 			w.(http.Flusher).Flush() // forces chunked encoding
 			fmt.Fprint(w, `<plan>basic</plan></status>`)
-		case k == "slow":
+		case strings.HasPrefix(k, "slow"):
 			time.Sleep(300 * time.Millisecond)
 			fmt.Fprint(w, `<status><authorized>true</authorized></status>`)
 		default:
@@ -396,18 +401,58 @@ func TestChooserDistributions(t *testing.T) {
 }
 
 func TestAuthrepManyMatchesSingleCalls(t *testing.T) {
-	f, url := startFake(t)
-	vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'}); var k = backend.uniform({n: 10, seed: 9});`, url))
-	got := vu.run(t, `var s = c.authrepMany(300, {keys: k, keyPrefix: 'key-', usage: {hits: 1}, concurrency: 4}); JSON.stringify([s.count, s.authorized, s.errors])`)
-	if got != `[300,300,0]` {
-		t.Fatalf("got %v", got)
+	for _, engine := range []string{"epoll", "goroutines"} {
+		for _, mode := range []string{"keep-alive", "close", "chunked"} {
+			t.Run(engine+"/"+mode, func(t *testing.T) {
+				f, url := startFake(t)
+				prefix := "key-"
+				switch mode {
+				case "close":
+					f.closeEach = true
+				case "chunked":
+					prefix = "chunked"
+				}
+				vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'}); var k = backend.uniform({n: 10, seed: 9});`, url))
+				if mode == "chunked" {
+					vu.run(t, `k = backend.uniform({n: 1, seed: 9})`)
+				}
+				got := vu.run(t, fmt.Sprintf(`var s = c.authrepMany(300, {keys: k, keyPrefix: %q, usage: {hits: 1}, concurrency: 4, engine: %q}); JSON.stringify([s.count, s.authorized, s.errors, s.firstError])`, prefix, engine))
+				if got != `[300,300,0,""]` {
+					t.Fatalf("got %v", got)
+				}
+				if n := len(f.seen()); n != 300 {
+					t.Fatalf("server saw %d requests, want 300", n)
+				}
+				tot := vu.totals()
+				if tot["backend_hits_accepted{metric=hits}"] != 300 || tot["backend_call_duration{call=authrep}"] != 300 {
+					t.Fatalf("metrics: %v", tot)
+				}
+			})
+		}
 	}
-	if n := len(f.seen()); n != 300 {
-		t.Fatalf("server saw %d requests, want 300", n)
+}
+
+func TestAuthrepManyAgainstNothingEnds(t *testing.T) {
+	for _, engine := range []string{"epoll", "goroutines"} {
+		vu := newTestVU(t, `var c = new backend.Client({targets: ['http://127.0.0.1:1'], serviceId: 'svc', serviceToken: 'tok'}); var k = backend.uniform({n: 10});`)
+		got := vu.run(t, fmt.Sprintf(`var s = c.authrepMany(50, {keys: k, keyPrefix: 'key-', concurrency: 4, engine: %q}); JSON.stringify([s.count, s.errors, s.firstError.indexOf('127.0.0.1:1') >= 0])`, engine))
+		if got != `[50,50,true]` {
+			t.Errorf("%s: got %v", engine, got)
+		}
+		if tot := vu.totals(); tot["backend_results{call=authrep}{outcome=error}"] != 50 {
+			t.Errorf("%s: metrics %v", engine, tot)
+		}
 	}
-	tot := vu.totals()
-	if tot["backend_hits_accepted{metric=hits}"] != 300 || tot["backend_call_duration{call=authrep}"] != 300 {
-		t.Fatalf("metrics: %v", tot)
+}
+
+func TestAuthrepManyTimesOut(t *testing.T) {
+	for _, engine := range []string{"epoll", "goroutines"} {
+		_, url := startFake(t)
+		vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok', timeout: 50}); var k = backend.uniform({n: 1});`, url))
+		got := vu.run(t, fmt.Sprintf(`var s = c.authrepMany(4, {keys: k, keyPrefix: 'slow', concurrency: 2, engine: %q}); JSON.stringify([s.count, s.errors])`, engine))
+		if got != `[4,4]` {
+			t.Errorf("%s: got %v", engine, got)
+		}
 	}
 }
 

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +30,8 @@ type Client struct {
 	// Buffers reused across the calls of this VU (a VU runs one call at a time).
 	query []byte
 	body  []byte
+	usage []usageEntry
+	em    *emitter // the VU's, reused while its tags stay the same
 }
 
 // Result is what authrep, authorize and report return. An error is a result
@@ -164,22 +166,24 @@ func (c *Client) appOf(v sobek.Value) (AppCredentials, error) {
 	return a, nil
 }
 
-// usageOf reads {metric: N, ...}.
-func (c *Client) usageOf(v sobek.Value) ([]usageEntry, error) {
+// usageOf reads {metric: N, ...}, sorted by metric name so that the query
+// is the same on every run. The entries are appended to dst[:0].
+func (c *Client) usageOf(v sobek.Value, dst []usageEntry) ([]usageEntry, error) {
 	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
 		return nil, nil
 	}
 	obj := v.ToObject(c.mi.vu.Runtime())
-	keys := obj.Keys()
-	m := make(map[string]int64, len(keys))
-	for _, k := range keys {
-		f := obj.Get(k).ToFloat()
+	u := dst[:0]
+	for _, k := range obj.Keys() {
+		val := obj.Get(k)
+		f := val.ToFloat()
 		if math.IsNaN(f) || f != math.Trunc(f) || f < 0 {
-			return nil, fmt.Errorf("usage[%s]: want a non-negative integer, got %s", k, obj.Get(k).String())
+			return nil, fmt.Errorf("usage[%s]: want a non-negative integer, got %s", k, val.String())
 		}
-		m[k] = int64(f)
+		u = append(u, usageEntry{k, int64(f)})
 	}
-	return sortedUsage(m), nil
+	sort.Slice(u, func(i, j int) bool { return u[i].metric < u[j].metric })
+	return u, nil
 }
 
 // Authrep authorizes and reports usage in one call
@@ -201,8 +205,9 @@ func (c *Client) transaction(call string, appV, usageV sobek.Value) *Result {
 	app, err := c.appOf(appV)
 	if err == nil {
 		var usage []usageEntry
-		if usage, err = c.usageOf(usageV); err == nil {
-			em := c.newEmitter()
+		if usage, err = c.usageOf(usageV, c.usage); err == nil {
+			c.usage = usage
+			em := c.vuEmitter(state)
 			r := c.doTransaction(c.mi.vu.Context(), call, app, usage, &c.query, &c.body, em)
 			em.flush(c.mi.vu.Context(), state)
 			return r
@@ -220,7 +225,7 @@ func (c *Client) doTransaction(ctx context.Context, call string, app AppCredenti
 	t := c.nextTarget()
 	*qbuf = transactionQuery((*qbuf)[:0], call, c.creds, app, usage)
 	start := time.Now()
-	resp, err := t.do(ctx, "GET", string(*qbuf), "", nil, c.timeout, *bbuf)
+	resp, err := t.do(ctx, "GET", *qbuf, "", nil, c.timeout, *bbuf)
 	dur := time.Since(start)
 	r := &Result{Call: call, Target: t.base, Duration: float64(dur) / float64(time.Millisecond)}
 	if err != nil {
@@ -256,6 +261,17 @@ func (c *Client) newEmitter() *emitter {
 		em.ctm = state.Tags.GetCurrentValues()
 	}
 	return em
+}
+
+// vuEmitter returns the emitter of the VU's own calls, kept from call to call
+// as long as the VU's tags have not changed (a script may change them).
+func (c *Client) vuEmitter(state *lib.State) *emitter {
+	ctm := state.Tags.GetCurrentValues()
+	if c.em == nil || c.em.ctm.Tags != ctm.Tags {
+		c.em = c.newEmitter()
+	}
+	c.em.ctm.Metadata = ctm.Metadata
+	return c.em
 }
 
 func (em *emitter) tagged(name, value string) *metrics.TagSet {
@@ -334,7 +350,7 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 			c.mi.throw(fmt.Errorf("report: transactions[%d]: %w", i, err))
 		}
 		o := optionsOf(rt, tv)
-		usage, err := c.usageOf(o.get("usage"))
+		usage, err := c.usageOf(o.get("usage"), nil)
 		if err != nil {
 			c.mi.throw(fmt.Errorf("report: transactions[%d]: %w", i, err))
 		}
@@ -355,7 +371,7 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 	ctx := c.mi.vu.Context()
 	t := c.nextTarget()
 	start := time.Now()
-	resp, err := t.do(ctx, "POST", "/transactions.xml", "application/x-www-form-urlencoded", body, c.timeout, c.body)
+	resp, err := t.do(ctx, "POST", []byte("/transactions.xml"), "application/x-www-form-urlencoded", body, c.timeout, c.body)
 	dur := time.Since(start)
 	r := &Result{Call: "report", Target: t.base, Duration: float64(dur) / float64(time.Millisecond)}
 	var accepted []usageEntry
@@ -373,102 +389,6 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 	em.add("report", r.Outcome, dur, accepted)
 	em.flush(ctx, state)
 	return r
-}
-
-// BatchSummary is what authrepMany returns.
-type BatchSummary struct {
-	Count      int     `js:"count"`
-	Authorized int     `js:"authorized"`
-	Limited    int     `js:"limited"`
-	Rejected   int     `js:"rejected"`
-	Errors     int     `js:"errors"`
-	FirstError string  `js:"firstError"`
-	Duration   float64 `js:"duration"` // milliseconds, wall clock of the whole batch
-}
-
-// AuthrepMany runs count authrep calls from Go, concurrency at a time, keys
-// drawn from a chooser: the calls and the metrics are the same as count
-// authrep() calls, without a JS round trip per request. opts:
-// {keys: chooser, keyPrefix: 'key-', usage: {hits: 1}, concurrency: 8}.
-func (c *Client) AuthrepMany(count int64, opts sobek.Value) *BatchSummary {
-	state := c.mi.vu.State()
-	if state == nil {
-		c.mi.throw(errors.New("authrepMany: calls must be made in setup(), the default function or teardown()"))
-	}
-	o := optionsOf(c.mi.vu.Runtime(), opts)
-	if count <= 0 {
-		c.mi.throw(fmt.Errorf("authrepMany: count: must be positive, got %d", count))
-	}
-	ch, ok := exportChooser(o.get("keys"))
-	if !ok {
-		c.mi.throw(errors.New("authrepMany: keys: want a chooser from backend.uniform() or backend.zipf()"))
-	}
-	prefix := o.str("keyPrefix")
-	usage, err := c.usageOf(o.get("usage"))
-	if err != nil {
-		c.mi.throw(fmt.Errorf("authrepMany: %w", err))
-	}
-	conc, err := o.int("concurrency", 8)
-	if err != nil || conc <= 0 || conc > 4096 {
-		c.mi.throw(fmt.Errorf("authrepMany: concurrency: want 1..4096, got %s", o.str("concurrency")))
-	}
-	conc = min(conc, count)
-	ctx := c.mi.vu.Context()
-	stream := ch.stream(state.VUIDGlobal)
-	base := ch.reserve(uint64(count))
-
-	var (
-		next atomic.Int64
-		mu   sync.Mutex
-		sum  = BatchSummary{Count: int(count)}
-		wg   sync.WaitGroup
-	)
-	start := time.Now()
-	for range conc {
-		wg.Go(func() {
-			var qbuf, bbuf []byte
-			keyBuf := []byte(prefix)
-			em := c.newEmitter()
-			defer em.flush(ctx, state)
-			var local BatchSummary
-			for {
-				i := next.Add(1) - 1
-				if i >= count || ctx.Err() != nil {
-					break
-				}
-				keyBuf = strconv.AppendInt(keyBuf[:len(prefix)], int64(ch.pick(stream, base+uint64(i))), 10)
-				r := c.doTransaction(ctx, "authrep", AppCredentials{UserKey: string(keyBuf)}, usage, &qbuf, &bbuf, em)
-				if len(em.buf) >= 1024 {
-					em.flush(ctx, state)
-				}
-				switch r.Outcome {
-				case OutcomeAuthorized:
-					local.Authorized++
-				case OutcomeLimited:
-					local.Limited++
-				case OutcomeRejected:
-					local.Rejected++
-				default:
-					local.Errors++
-					if local.FirstError == "" {
-						local.FirstError = r.Error + r.Reason
-					}
-				}
-			}
-			mu.Lock()
-			sum.Authorized += local.Authorized
-			sum.Limited += local.Limited
-			sum.Rejected += local.Rejected
-			sum.Errors += local.Errors
-			if sum.FirstError == "" {
-				sum.FirstError = local.FirstError
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	sum.Duration = float64(time.Since(start)) / float64(time.Millisecond)
-	return &sum
 }
 
 // Close drops this process's idle connections to the client's targets.

@@ -1,15 +1,12 @@
 package backend
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -56,9 +53,10 @@ func parseTarget(raw string, maxIdle int) (*target, error) {
 
 // conn is one keep-alive connection; it is used by one goroutine at a time.
 type conn struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	buf []byte // request bytes, reused
+	nc   net.Conn
+	rbuf []byte // bytes read and not yet parsed are rbuf[:rn]
+	rn   int
+	buf  []byte // request bytes, reused
 }
 
 func (t *target) get(ctx context.Context) (*conn, bool, error) {
@@ -77,7 +75,7 @@ func (t *target) get(ctx context.Context) (*conn, bool, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 8192), buf: make([]byte, 0, 512)}, false, nil
+	return &conn{nc: nc, rbuf: make([]byte, 4096), buf: make([]byte, 0, 512)}, false, nil
 }
 
 func (t *target) put(c *conn) {
@@ -115,7 +113,7 @@ var errStaleConn = errors.New("stale keep-alive connection")
 
 // do sends one request and reads its answer. pathAndQuery must already be
 // escaped. body may be nil. The answer's body is copied into dst (reused).
-func (t *target) do(ctx context.Context, method, pathAndQuery, contentType string, body []byte, timeout time.Duration, dst []byte) (response, error) {
+func (t *target) do(ctx context.Context, method string, pathAndQuery []byte, contentType string, body []byte, timeout time.Duration, dst []byte) (response, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.get(ctx)
 		if err != nil {
@@ -138,173 +136,57 @@ func (t *target) do(ctx context.Context, method, pathAndQuery, contentType strin
 	}
 }
 
-func (c *conn) roundTrip(t *target, method, pathAndQuery, contentType string, body []byte, timeout time.Duration, dst []byte) (response, bool, error) {
+func (c *conn) roundTrip(t *target, method string, pathAndQuery []byte, contentType string, body []byte, timeout time.Duration, dst []byte) (response, bool, error) {
 	if timeout > 0 {
 		if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 			return response{}, false, fmt.Errorf("setting deadline: %w", err)
 		}
 	}
-	b := c.buf[:0]
-	b = append(b, method...)
-	b = append(b, ' ')
-	b = append(b, t.prefix...)
-	b = append(b, pathAndQuery...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, t.host...)
-	b = append(b, "\r\nUser-Agent: xk6-backend\r\n"...)
-	if body != nil || method == "POST" || method == "PUT" {
-		if contentType != "" {
-			b = append(b, "Content-Type: "...)
-			b = append(b, contentType...)
-			b = append(b, "\r\n"...)
-		}
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, int64(len(body)), 10)
-		b = append(b, "\r\n"...)
-	}
-	b = append(b, "\r\n"...)
-	b = append(b, body...)
-	c.buf = b
-	if _, err := c.nc.Write(b); err != nil {
+	c.buf = appendRequest(c.buf[:0], t, method, pathAndQuery, contentType, body)
+	if _, err := c.nc.Write(c.buf); err != nil {
 		return response{}, false, fmt.Errorf("%s %s: writing request: %w", method, t.base, errors.Join(errStaleConn, err))
 	}
 	return c.readResponse(t, method, dst)
 }
 
+// readResponse reads until one whole answer is in rbuf; what follows it
+// stays for the next one.
 func (c *conn) readResponse(t *target, method string, dst []byte) (response, bool, error) {
-	line, err := c.readLine()
-	if err != nil {
-		if errors.Is(err, io.EOF) || isConnReset(err) {
-			err = errors.Join(errStaleConn, err)
-		}
-		return response{}, false, fmt.Errorf("%s %s: reading status line: %w", method, t.base, err)
-	}
-	// "HTTP/1.1 200 OK"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return response{}, false, fmt.Errorf("%s %s: malformed status line %q", method, t.base, line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return response{}, false, fmt.Errorf("%s %s: malformed status code in %q", method, t.base, line)
-	}
-	keep := line[7] == '1' // HTTP/1.1 keeps alive unless told otherwise
-	contentLength := -1
-	chunked := false
+	eof := false
 	for {
-		h, err := c.readLine()
-		if err != nil {
-			return response{}, false, fmt.Errorf("%s %s: reading headers: %w", method, t.base, err)
+		p, err := parseResponse(c.rbuf[:c.rn], method, dst, eof)
+		if err == nil {
+			resp := response{status: p.status, body: append(dst[:0], p.body...)}
+			c.rn = copy(c.rbuf, c.rbuf[p.n:c.rn])
+			return resp, p.keep, nil
 		}
-		if len(h) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(h, ':')
-		if colon <= 0 {
-			continue
-		}
-		name, value := h[:colon], bytes.TrimSpace(h[colon+1:])
-		switch {
-		case asciiEqualFold(name, "content-length"):
-			n, err := strconv.Atoi(string(value))
-			if err != nil || n < 0 {
-				return response{}, false, fmt.Errorf("%s %s: bad Content-Length %q", method, t.base, value)
+		if !errors.Is(err, errIncomplete) || eof {
+			if eof && c.rn == 0 {
+				err = errors.Join(errStaleConn, io.EOF)
+			} else if eof {
+				err = io.ErrUnexpectedEOF
 			}
-			contentLength = n
-		case asciiEqualFold(name, "transfer-encoding"):
-			chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
-		case asciiEqualFold(name, "connection"):
-			v := bytes.ToLower(value)
-			if bytes.Contains(v, []byte("close")) {
-				keep = false
-			} else if bytes.Contains(v, []byte("keep-alive")) {
-				keep = true
+			return response{}, false, fmt.Errorf("%s %s: reading response: %w", method, t.base, err)
+		}
+		if c.rn == len(c.rbuf) {
+			if len(c.rbuf) >= 2*maxResponse {
+				return response{}, false, fmt.Errorf("%s %s: response too long", method, t.base)
 			}
+			c.rbuf = append(c.rbuf, make([]byte, len(c.rbuf))...)
 		}
-	}
-	body := dst[:0]
-	switch {
-	case method == "HEAD" || status == 204 || status == 304 || (status >= 100 && status < 200):
-	case chunked:
-		body, err = c.readChunked(body)
+		n, err := c.nc.Read(c.rbuf[c.rn:])
+		c.rn += n
 		if err != nil {
-			return response{}, false, fmt.Errorf("%s %s: reading chunked body: %w", method, t.base, err)
-		}
-	case contentLength >= 0:
-		body = grow(body, contentLength)
-		if _, err := io.ReadFull(c.br, body); err != nil {
-			return response{}, false, fmt.Errorf("%s %s: reading body: %w", method, t.base, err)
-		}
-	default: // body until close
-		keep = false
-		var buf bytes.Buffer
-		buf.Write(body)
-		if _, err := buf.ReadFrom(c.br); err != nil {
-			return response{}, false, fmt.Errorf("%s %s: reading body: %w", method, t.base, err)
-		}
-		body = buf.Bytes()
-	}
-	return response{status: status, body: body}, keep, nil
-}
-
-func (c *conn) readChunked(body []byte) ([]byte, error) {
-	for {
-		line, err := c.readLine()
-		if err != nil {
-			return nil, err
-		}
-		if i := bytes.IndexByte(line, ';'); i >= 0 {
-			line = line[:i]
-		}
-		size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 32)
-		if err != nil || size < 0 {
-			return nil, fmt.Errorf("bad chunk size %q", line)
-		}
-		if size == 0 {
-			for { // trailers until the empty line
-				tl, err := c.readLine()
-				if err != nil {
-					return nil, err
-				}
-				if len(tl) == 0 {
-					return body, nil
-				}
+			if errors.Is(err, io.EOF) {
+				eof = true
+				continue
 			}
-		}
-		n := len(body)
-		body = grow(body, n+int(size))
-		if _, err := io.ReadFull(c.br, body[n:]); err != nil {
-			return nil, err
-		}
-		if crlf, err := c.readLine(); err != nil || len(crlf) != 0 {
-			return nil, fmt.Errorf("chunk not followed by CRLF")
+			if c.rn == 0 && isConnReset(err) {
+				err = errors.Join(errStaleConn, err)
+			}
+			return response{}, false, fmt.Errorf("%s %s: reading response: %w", method, t.base, err)
 		}
 	}
-}
-
-// readLine returns one line without its CRLF; the slice is valid until the
-// next read.
-func (c *conn) readLine() ([]byte, error) {
-	line, err := c.br.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, errors.New("header line too long")
-		}
-		return nil, err
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
-}
-
-func grow(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b[:n]
-	}
-	nb := make([]byte, n)
-	copy(nb, b)
-	return nb
 }
 
 func asciiEqualFold(b []byte, lower string) bool {

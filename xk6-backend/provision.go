@@ -283,7 +283,7 @@ func (c *Client) internalJSON(ctx context.Context, method, path string, body, ou
 		}
 	}
 	t := c.nextTarget()
-	resp, err := t.do(ctx, method, path, "application/json", raw, c.timeout, nil)
+	resp, err := t.do(ctx, method, []byte(path), "application/json", raw, c.timeout, nil)
 	if err != nil {
 		return 0, nil, err
 	}
