@@ -137,13 +137,14 @@ verdict-accuracy: build k6 cluster-tools
 $(TOOLS)/kind:
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/kind@$(KIND_VERSION)
 
+NIGHTLY_FILTER ?= nightly
 nightly: build k6 $(TOOLS)/kind
 	@mkdir -p $(SUITES_OUT)
 	PATH=$(TOOLS):$$PATH PERFRUN_PROVIDER=kind PERFRUN_CHAOS_MESH_VERSION=$(CHAOS_MESH_VERSION) \
-	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,nightly,nightly); status=$$?; \
+	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,$(NIGHTLY_FILTER),nightly); status=$$?; \
 	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/nightly.json; exit $$status
 
 nightly-local: build k6 cluster-tools
 	@mkdir -p $(SUITES_OUT)
-	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,nightly,nightly); status=$$?; \
+	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,$(NIGHTLY_FILTER),nightly); status=$$?; \
 	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/nightly.json; exit $$status
