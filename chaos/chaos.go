@@ -7,6 +7,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -39,6 +40,10 @@ type Injector struct {
 	Seed int64
 	// Poll is how often rollouts and Jobs are checked (default 1s).
 	Poll time.Duration
+	// ApplyOverlay applies an upgrade's overlay over the deployed system and
+	// returns the workloads to wait for; the run provides it (rendering and
+	// server-side apply live in package deploy).
+	ApplyOverlay func(ctx context.Context, u scenario.Upgrade) ([]string, error)
 }
 
 func (in *Injector) now() time.Time {
@@ -174,9 +179,20 @@ func (in *Injector) upgrade(ctx context.Context, u scenario.Upgrade) ([]string, 
 	})
 	rollout := func() error {
 		return step("rollout", func() error {
-			for _, n := range names {
-				if _, err := workload.Update(ctx, in.Client, in.Namespace, n, u.Components[n]); err != nil {
-					return err
+			if u.Overlay != "" {
+				if in.ApplyOverlay == nil {
+					return errors.New("upgrade to an overlay needs ApplyOverlay")
+				}
+				applied, err := in.ApplyOverlay(ctx, u)
+				if err != nil {
+					return fmt.Errorf("applying %s: %w", u.Overlay, err)
+				}
+				names = applied
+			} else {
+				for _, n := range names {
+					if _, err := workload.Update(ctx, in.Client, in.Namespace, n, u.Components[n]); err != nil {
+						return err
+					}
 				}
 			}
 			for _, n := range names {

@@ -276,3 +276,34 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("windows %v", w)
 	}
 }
+
+func TestUpgradeToOverlay(t *testing.T) {
+	cs := fake.NewClientset(&appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "worker"}},
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "perfrun/worker:v1"}}}}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var order []string
+	var mu sync.Mutex
+	go settle(ctx, cs, &order, &mu)
+	var applied string
+	in := &Injector{Client: cs, Namespace: ns, Poll: 5 * time.Millisecond,
+		ApplyOverlay: func(ctx context.Context, u scenario.Upgrade) ([]string, error) {
+			applied = u.Overlay
+			d, _ := cs.AppsV1().Deployments(ns).Get(ctx, "worker", metav1.GetOptions{})
+			d.Spec.Template.Spec.Containers[0].Image = "perfrun/worker:v2"
+			_, err := cs.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+			return []string{"worker"}, err
+		}}
+	ev := in.Do(ctx, scenario.Action{Name: "up", Upgrade: &scenario.Upgrade{Overlay: "fixtures/system/overlays/v2", Timeout: scenario.D(10 * time.Second)}})
+	if ev.Error != "" || applied != "fixtures/system/overlays/v2" || !slices.Equal(ev.Targets, []string{"worker"}) {
+		t.Fatalf("overlay upgrade: %+v (applied %q)", ev, applied)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, []string{"rolled"}) {
+		t.Errorf("the upgrade must wait for the rollout: %v", order)
+	}
+}

@@ -32,8 +32,17 @@ func Preflight(s *scenario.Scenario, repo, k6 string) error {
 		if a.PodKill != nil && !names[a.PodKill.Component] {
 			return fmt.Errorf("spec.chaos[%d].podKill.component: no workload %q in the overlay", i, a.PodKill.Component)
 		}
-		if a.Upgrade != nil {
-			for c := range a.Upgrade.Components {
+		if u := a.Upgrade; u != nil {
+			if u.Overlay != "" {
+				up, err := deploy.Render(filepath.Join(repo, u.Overlay))
+				if err != nil {
+					return fmt.Errorf("spec.chaos[%d].upgrade.overlay: %w", i, err)
+				}
+				for _, n := range deploy.Workloads(up) {
+					names[n] = true
+				}
+			}
+			for c := range u.Components {
 				if !names[c] {
 					return fmt.Errorf("spec.chaos[%d].upgrade.components.%s: no workload of that name in the overlay", i, c)
 				}

@@ -123,6 +123,8 @@ func TestBadInputs(t *testing.T) {
 		{"pick two ways", "ordinal: 1}", "ordinal: 1, count: 2}", []string{"spec.chaos[0].podKill: at most one of count, ordinal, percent"}},
 		{"percent", "ordinal: 1}", "percent: 120}", []string{"spec.chaos[0].podKill.percent: must be 1..100, got 120"}},
 		{"no component", "{component: controller, ordinal: 1}", "{ordinal: 1}", []string{"spec.chaos[0].podKill.component: required"}},
+		{"upgrade nothing", "components: {worker: {image: perfrun/worker:v2}}\n", "migration: {when: after, image: x}\n", []string{"spec.chaos[1].upgrade: set overlay (the release to roll to) or components"}},
+		{"upgrade overlay elsewhere", "components: {worker: {image: perfrun/worker:v2}}\n", "overlay: /tmp/x\n", []string{"spec.chaos[1].upgrade.overlay: must be relative"}},
 		{"upgrade empty", "{worker: {image: perfrun/worker:v2}}", "{worker: {}}", []string{"spec.chaos[1].upgrade.components.worker: nothing to change"}},
 		{"migration when", "when: during", "when: sometime", []string{`spec.chaos[1].upgrade.migration.when: must be before, during or after, got "sometime"`}},
 		{"migration image", "when: during, image: perfrun/migrate:v2", "when: during", []string{"spec.chaos[1].upgrade.migration.image: required"}},

@@ -159,11 +159,16 @@ const (
 	MigrateAfter  = "after"
 )
 
-// Upgrade rolls components to other images (and/or changed args/env), with
-// an optional migration Job.
+// Upgrade rolls the system to another release: another overlay applied
+// over the running one (its images and settings), and/or components'
+// images, args or env changed in place; with an optional migration Job.
 type Upgrade struct {
+	// Overlay, when set, is the release's kustomize directory (under
+	// fixtures/), applied over the deployed system with spec.system's
+	// component settings, then Components on top.
+	Overlay string `yaml:"overlay,omitempty" json:"overlay,omitempty"`
 	// Components maps a workload name to its new settings.
-	Components map[string]Component `yaml:"components" json:"components"`
+	Components map[string]Component `yaml:"components,omitempty" json:"components,omitempty"`
 	Migration  *Migration           `yaml:"migration,omitempty" json:"migration,omitempty"`
 	// Timeout bounds the whole upgrade (rollout and migration).
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`

@@ -329,9 +329,10 @@ func (v *validator) podKill(p string, k *PodKill) {
 }
 
 func (v *validator) upgrade(p string, u *Upgrade) {
-	if len(u.Components) == 0 {
-		v.add(p+".components", "required: at least one component to roll")
+	if len(u.Components) == 0 && u.Overlay == "" {
+		v.add(p, "set overlay (the release to roll to) or components (what to change), or both")
 	}
+	v.relPath(p+".overlay", u.Overlay, "fixtures/")
 	for _, name := range sortedKeys(u.Components) {
 		c := u.Components[name]
 		cp := p + ".components." + name
