@@ -244,19 +244,44 @@ func (c *Client) doTransaction(ctx context.Context, call string, app AppCredenti
 }
 
 // emitter turns calls into samples: the call's duration, its outcome and,
-// when the system took usage, the hits accepted per metric. It keeps the tag
-// sets it made, since a batch makes the same few over and over, and it
-// pushes in bulk (flush) so that a batch does not wake the metrics engine
-// once per request.
+// when the system took usage, the hits accepted per metric. It keeps the few
+// tag sets a VU's calls use (looked up by a short scan, cheaper than hashing
+// per request), and it pushes in bulk (flush) so that a batch does not wake
+// the metrics engine once per request.
 type emitter struct {
-	m    *extMetrics
-	ctm  metrics.TagsAndMeta
-	tags map[[2]string]*metrics.TagSet // {name, value} under the VU's tags, or {call, outcome}
-	buf  metrics.Samples
+	m     *extMetrics
+	ctm   metrics.TagsAndMeta
+	calls []callTags
+	hits  []metricTags
+	buf   metrics.Samples
+}
+
+type callTags struct {
+	call     string
+	tags     *metrics.TagSet
+	outcomes [4]*metrics.TagSet // by outcomeIndex
+}
+
+type metricTags struct {
+	metric string
+	tags   *metrics.TagSet
+}
+
+func outcomeIndex(outcome string) int {
+	switch outcome {
+	case OutcomeAuthorized:
+		return 0
+	case OutcomeLimited:
+		return 1
+	case OutcomeRejected:
+		return 2
+	default:
+		return 3
+	}
 }
 
 func (c *Client) newEmitter() *emitter {
-	em := &emitter{m: c.mi.metrics, tags: map[[2]string]*metrics.TagSet{}}
+	em := &emitter{m: c.mi.metrics}
 	if state := c.mi.vu.State(); state != nil {
 		em.ctm = state.Tags.GetCurrentValues()
 	}
@@ -274,23 +299,29 @@ func (c *Client) vuEmitter(state *lib.State) *emitter {
 	return c.em
 }
 
-func (em *emitter) tagged(name, value string) *metrics.TagSet {
-	k := [2]string{name, value}
-	ts, ok := em.tags[k]
-	if !ok {
-		ts = em.ctm.Tags.With(name, value)
-		em.tags[k] = ts
+func (em *emitter) callTags(call, outcome string) (*metrics.TagSet, *metrics.TagSet) {
+	i := 0
+	for ; i < len(em.calls) && em.calls[i].call != call; i++ {
 	}
-	return ts
+	if i == len(em.calls) {
+		em.calls = append(em.calls, callTags{call: call, tags: em.ctm.Tags.With("call", call)})
+	}
+	ct := &em.calls[i]
+	oi := outcomeIndex(outcome)
+	if ct.outcomes[oi] == nil {
+		ct.outcomes[oi] = ct.tags.With("outcome", outcome)
+	}
+	return ct.tags, ct.outcomes[oi]
 }
 
-func (em *emitter) outcomeTags(call, outcome string) *metrics.TagSet {
-	k := [2]string{"\x00" + call, outcome}
-	ts, ok := em.tags[k]
-	if !ok {
-		ts = em.tagged("call", call).With("outcome", outcome)
-		em.tags[k] = ts
+func (em *emitter) metricTags(metric string) *metrics.TagSet {
+	for _, h := range em.hits {
+		if h.metric == metric {
+			return h.tags
+		}
 	}
+	ts := em.ctm.Tags.With("metric", metric)
+	em.hits = append(em.hits, metricTags{metric, ts})
 	return ts
 }
 
@@ -299,15 +330,16 @@ func (em *emitter) add(call, outcome string, dur time.Duration, accepted []usage
 		return // no VU state: nowhere to send samples
 	}
 	now := time.Now()
+	ct, ot := em.callTags(call, outcome)
 	em.buf = append(em.buf,
-		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.callDuration, Tags: em.tagged("call", call)},
+		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.callDuration, Tags: ct},
 			Time: now, Value: metrics.D(dur), Metadata: em.ctm.Metadata},
-		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.results, Tags: em.outcomeTags(call, outcome)},
+		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.results, Tags: ot},
 			Time: now, Value: 1, Metadata: em.ctm.Metadata},
 	)
 	for _, u := range accepted {
 		em.buf = append(em.buf, metrics.Sample{
-			TimeSeries: metrics.TimeSeries{Metric: em.m.hitsAccepted, Tags: em.tagged("metric", u.metric)},
+			TimeSeries: metrics.TimeSeries{Metric: em.m.hitsAccepted, Tags: em.metricTags(u.metric)},
 			Time:       now, Value: float64(u.value), Metadata: em.ctm.Metadata,
 		})
 	}

@@ -7,7 +7,7 @@
 #   (b)  bin/k6 with the built-in k6/http                       (http.js)
 #   (c)  wrk, the ceiling
 # CPU is the generator process's own user+sys time (rusage, /usr/bin/time).
-# Usage: run.sh [OUT.md]   env: DURATION (10s) VUS (16) WRK_THREADS (2)
+# Usage: run.sh [OUT.md]   env: DURATION (10s) VUS (16) WRK_THREADS (2) ROUNDS (3)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/bin
@@ -15,6 +15,7 @@ LOAD=$ROOT/fixtures/load
 DURATION=${DURATION:-10s}
 VUS=${VUS:-16}
 WRK_THREADS=${WRK_THREADS:-2}
+ROUNDS=${ROUNDS:-3}
 OUT=${1:-}
 for b in "$BIN/k6" "$BIN/listener"; do
   [[ -x $b ]] || { echo "bench-k6: $b missing (make build k6)" >&2; exit 1; }
@@ -78,7 +79,7 @@ count_of() { # summary.json metric -> count
   python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["metrics"][sys.argv[2]]["count"]))' "$1" "$2"
 }
 
-declare -A REQS CPU
+declare -A REQS CPU RATES
 run_k6() { # name script metric
   /usr/bin/time -f '%U %S' -o "$WORK/$1.time" \
     "$BIN/k6" run --quiet --no-color --summary-export "$WORK/$1.json" "$LOAD/bench/$2" >"$WORK/$1.log" 2>&1 \
@@ -86,26 +87,39 @@ run_k6() { # name script metric
   REQS[$1]=$(count_of "$WORK/$1.json" "$3")
   CPU[$1]=$(cpu_of "$WORK/$1.time")
 }
-run_k6 ext ext.js backend_results
-run_k6 ext-batch ext-batch.js backend_results
-run_k6 k6-http http.js http_reqs
-/usr/bin/time -f '%U %S' -o "$WORK/wrk.time" wrk -t"$WRK_THREADS" -c"$VUS" -d"${DURATION}" "$URL" >"$WORK/wrk.log" 2>&1
-REQS[wrk]=$(awk '/requests in/ {print $1}' "$WORK/wrk.log")
-CPU[wrk]=$(cpu_of "$WORK/wrk.time")
-if grep -q 'Non-2xx' "$WORK/wrk.log"; then
-  echo "bench-k6: wrk got non-2xx answers" >&2; cat "$WORK/wrk.log" >&2; exit 1
-fi
-
+run_wrk() {
+  /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" wrk -t"$WRK_THREADS" -c"$VUS" -d"${DURATION}" "$URL" >"$WORK/wrk.log" 2>&1
+  if grep -q 'Non-2xx' "$WORK/wrk.log"; then
+    echo "bench-k6: wrk got non-2xx answers" >&2; cat "$WORK/wrk.log" >&2; exit 1
+  fi
+  REQS[wrk]=$(awk '/requests in/ {print $1}' "$WORK/wrk.log")
+  CPU[wrk]=$(cpu_of "$WORK/wrk.time")
+}
 rate() { awk -v r="$1" -v c="$2" 'BEGIN { printf "%.0f", r / c }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-declare -A PER
-for n in ext ext-batch k6-http wrk; do PER[$n]=$(rate "${REQS[$n]}" "${CPU[$n]}"); done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Rounds interleave the generators so that a change in the machine's load
+# (it is shared) touches all of them alike; the table shows medians.
+NAMES="ext ext-batch k6-http wrk"
+for round in $(seq 1 "$ROUNDS"); do
+  run_k6 ext ext.js backend_results
+  run_k6 ext-batch ext-batch.js backend_results
+  run_k6 k6-http http.js http_reqs
+  run_wrk
+  for n in $NAMES; do
+    RATES[$n]="${RATES[$n]:-} $(rate "${REQS[$n]}" "${CPU[$n]}")"
+    echo "bench-k6: round $round $n: ${REQS[$n]} requests, ${CPU[$n]} CPU s" >&2
+  done
+done
+declare -A MED
+for n in $NAMES; do MED[$n]=$(echo "${RATES[$n]}" | median); done
 {
-  echo "bench-k6: $(date -u +%FT%TZ), $(nproc) CPUs, $VUS connections, $DURATION each, GET /transactions/authrep.xml on bin/listener (loopback)"
+  echo "bench-k6: $(date -u +%FT%TZ), $(nproc) CPUs (load average $(cut -d' ' -f1 /proc/loadavg)), $VUS connections, $DURATION per run, $ROUNDS rounds, GET /transactions/authrep.xml on bin/listener (loopback)"
   echo
-  echo "| generator | requests | CPU s (user+sys) | requests per CPU-second | vs k6/http | vs wrk |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  for n in ext ext-batch k6-http wrk; do
-    echo "| $n | ${REQS[$n]} | ${CPU[$n]} | ${PER[$n]} | $(ratio "${PER[$n]}" "${PER[k6-http]}") | $(ratio "${PER[$n]}" "${PER[wrk]}") |"
+  echo "| generator | requests per CPU-second (median) | all rounds | vs k6/http | vs wrk |"
+  echo "|---|---:|---|---:|---:|"
+  for n in $NAMES; do
+    echo "| $n | ${MED[$n]} |${RATES[$n]} | $(ratio "${MED[$n]}" "${MED[k6-http]}") | $(ratio "${MED[$n]}" "${MED[wrk]}") |"
   done
 } | tee "${OUT:-/dev/null}"
