@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,5 +245,35 @@ func TestFormats(t *testing.T) {
 	}
 	if err := c.Write(&js, "yaml"); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Errorf("unknown format: %v", err)
+	}
+}
+
+func TestK6SummaryShapes(t *testing.T) {
+	dir := writeRun(t, "authrep-steady", 1000, 1.1, 20)
+	// handleSummary's shape, from a script that only used the extension.
+	k6 := `{"metrics":{"backend_results":{"type":"counter","values":{"count":500,"rate":250}},
+		"backend_call_duration":{"type":"trend","values":{"p(95)":12,"p(99)":30}},
+		"backend_item_deadline_missed":{"type":"rate","values":{"rate":0.02}}}}`
+	if err := os.WriteFile(filepath.Join(dir, result.K6Summary), []byte(k6), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"k6 backend calls/s": 250, "k6 backend_call_duration p(95) s": 0.012, "k6 backend_call_duration p(99) s": 0.030, "k6 backend_item_deadline_missed rate": 0.02}
+	for n, v := range want {
+		if got, ok := r.Values[n]; !ok || math.Abs(got.V-v) > 1e-12 {
+			t.Errorf("%s = %+v, want %v", n, got, v)
+		}
+	}
+	if _, ok := r.Values[K6Throughput]; ok {
+		t.Error("http_reqs/s present without http_reqs in the summary")
+	}
+	if err := os.WriteFile(filepath.Join(dir, result.K6Summary), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadRun(dir); err == nil || !strings.Contains(err.Error(), result.K6Summary) {
+		t.Errorf("bad summary: %v", err)
 	}
 }

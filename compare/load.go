@@ -97,7 +97,25 @@ func schemaOf(path string) (string, error) {
 	return head.SchemaVersion, nil
 }
 
-// k6 metric names compare takes from the summary, with their kinds.
+// k6 metrics compare takes from the summary, with their kinds: k6's own
+// http_* when the script used k6/http, and the k6/x/backend extension's
+// backend_* (perfrun's scripts call the system through its client, which
+// k6's http_* do not see).
+var k6Metrics = []struct {
+	name, kind, metric, stat string
+	scale                    float64
+}{
+	{"k6 http_reqs/s", KindThroughput, "http_reqs", "rate", 1},
+	{"k6 http_req_duration p(95) s", KindLatencyP95, "http_req_duration", "p(95)", 1e-3},
+	{"k6 http_req_duration p(99) s", KindLatencyP99, "http_req_duration", "p(99)", 1e-3},
+	{"k6 http_req_failed rate", KindErrorRate, "http_req_failed", "rate", 1},
+	{"k6 backend calls/s", KindThroughput, "backend_results", "rate", 1},
+	{"k6 backend_call_duration p(95) s", KindLatencyP95, "backend_call_duration", "p(95)", 1e-3},
+	{"k6 backend_call_duration p(99) s", KindLatencyP99, "backend_call_duration", "p(99)", 1e-3},
+	{"k6 backend_item_deadline_missed rate", KindErrorRate, "backend_item_deadline_missed", "rate", 1},
+}
+
+// Names of the k6 metrics that tests and tolerance files refer to.
 const (
 	K6Throughput = "k6 http_reqs/s"
 	K6LatencyP95 = "k6 http_req_duration p(95) s"
@@ -143,20 +161,14 @@ func readK6Summary(path string) ([]Value, error) {
 		return v, true
 	}
 	var out []Value
-	add := func(name, kind string, v float64, ok bool) {
+	for _, m := range k6Metrics {
+		v, ok := stat(m.metric, m.stat)
+		if !ok && m.stat == "rate" {
+			v, ok = stat(m.metric, "value") // --summary-export writes a Rate's as value
+		}
 		if ok && !math.IsNaN(v) {
-			out = append(out, Value{Name: name, Kind: kind, V: v})
+			out = append(out, Value{Name: m.name, Kind: m.kind, V: v * m.scale})
 		}
 	}
-	v, ok := stat("http_reqs", "rate")
-	add(K6Throughput, KindThroughput, v, ok)
-	v, ok = stat("http_req_duration", "p(95)")
-	add(K6LatencyP95, KindLatencyP95, v/1000, ok)
-	v, ok = stat("http_req_duration", "p(99)")
-	add(K6LatencyP99, KindLatencyP99, v/1000, ok)
-	if v, ok = stat("http_req_failed", "rate"); !ok {
-		v, ok = stat("http_req_failed", "value")
-	}
-	add(K6ErrorRate, KindErrorRate, v, ok)
 	return out, nil
 }
