@@ -39,6 +39,7 @@ import (
 	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/deploy"
 	"github.com/perfrun/perfrun/loadgen"
+	"github.com/perfrun/perfrun/report"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -328,6 +329,8 @@ func (r *runState) localLoad(ctx context.Context) (time.Time, func(context.Conte
 	}
 	args := []string{"run", "--quiet", "--no-color",
 		"--summary-export", filepath.Join(r.dir, result.K6Summary),
+		// p(99) too, for perfrun compare's latency rows.
+		"--summary-trend-stats", "avg,min,med,max,p(90),p(95),p(99)",
 		"--tag", "testid=" + r.res.TestID,
 		"-o", "experimental-prometheus-rw",
 		"-e", "TARGETS=" + target,
@@ -422,6 +425,8 @@ func (r *runState) evaluate(ctx context.Context) error {
 	}
 	ev := &assertions.Evaluator{Q: r.prom}
 	results := ev.Evaluate(ctx, specs, r.window())
+	// The report's plots: throughput, latency, per-pod series, queue depth.
+	report.Collect(ctx, r.prom, r.res, r.window(), 0)
 	summary, serr := collectors.ReadK6Summary(filepath.Join(r.dir, result.K6Summary))
 	for _, a := range r.s.Spec.Assertions {
 		if a.NoLoss != nil {
@@ -540,5 +545,8 @@ func (r *runState) finish(err error) {
 	r.res.Decide()
 	if werr := result.Write(r.dir, r.res); werr != nil {
 		r.p.Linef("writing results: %v", werr)
+	}
+	if werr := report.Write(r.dir, r.res); werr != nil {
+		r.p.Linef("writing report: %v", werr)
 	}
 }
