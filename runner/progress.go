@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -136,6 +137,11 @@ func Table(w io.Writer, res *result.Run, dir string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\n", a.Name, a.Kind, assertions.FormatValue(a.Value), a.Op, assertions.FormatValue(&a.Bound), status)
 	}
 	tw.Flush()
+	var steps []string
+	for _, st := range res.Steps {
+		steps = append(steps, fmt.Sprintf("%s %.1fs", st.Name, st.Seconds))
+	}
+	fmt.Fprintf(w, "steps: %s (total %.1fs)\n", strings.Join(steps, ", "), res.Finished.Sub(res.Started).Seconds())
 	fmt.Fprintf(w, "verdict: %s", res.Verdict)
 	if res.Error != "" {
 		fmt.Fprintf(w, " (%s)", res.Error)
