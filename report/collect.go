@@ -63,6 +63,9 @@ func MissedDeadlineQuery(deadline string) Query {
 // the drain) and sets run.Timeseries. A query that fails is recorded with
 // its error and the others still run: a report with a gap beats none.
 func Collect(ctx context.Context, q assertions.Querier, run *result.Run, w scenario.Window, step time.Duration) {
+	if q == nil { // no Prometheus (a run that never got that far): nothing to plot
+		return
+	}
 	if step <= 0 {
 		step = 5 * time.Second
 	}
