@@ -214,7 +214,7 @@ type GrafanaAnnotation struct {
 // ChaosAnnotations turns a run's chaos events (and their steps) into
 // annotations tagged perfrun and chaos, which the chaos dashboard shows.
 func ChaosAnnotations(run *result.Run) []GrafanaAnnotation {
-	var out []GrafanaAnnotation
+	out := []GrafanaAnnotation{} // "[]", not "null", when there were none
 	tags := func(extra ...string) []string {
 		t := []string{"perfrun", "chaos"}
 		if run.TestID != "" {

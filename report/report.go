@@ -29,7 +29,12 @@ const File = "report.html"
 
 // Write renders run's report into dir/report.html.
 func Write(dir string, run *result.Run) error {
-	return writeFile(filepath.Join(dir, File), func(w io.Writer) error { return Render(w, run) })
+	return WriteFile(filepath.Join(dir, File), run)
+}
+
+// WriteFile renders run's report into path.
+func WriteFile(path string, run *result.Run) error {
+	return writeFile(path, func(w io.Writer) error { return Render(w, run) })
 }
 
 // WriteCompare renders a comparison into path.

@@ -44,6 +44,9 @@ func newRootCmd() *cobra.Command {
 	// Subcommands, one file each.
 	root.AddCommand(newClusterCmd())
 	root.AddCommand(newRunCmd())
+	root.AddCommand(newCompareCmd())
+	root.AddCommand(newReportCmd())
+	root.AddCommand(newDashboardsCmd())
 	return root
 }
 
