@@ -110,5 +110,6 @@ func newClusterCmd() *cobra.Command {
 	}
 	load.Flags().StringSliceVar(&tags, "tag", []string{"v1", "v2"}, "image tags to build (one release each)")
 	cmd.AddCommand(load)
+	cmd.AddCommand(newKwokCmd(&opts))
 	return cmd
 }
