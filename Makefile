@@ -26,6 +26,8 @@ deps:
 # redis-server processes, then a short seeded fuzz run.
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) test-report
+	$(MAKE) test-dashboards
 	$(MAKE) test-k6
 	$(MAKE) fuzz FUZZTIME=20s
 
@@ -84,6 +86,20 @@ run: build k6 perfrun cluster-tools
 # passes, the known-bad worker-kill-v1.yaml exits 3, nothing is left after.
 test-run: k6 cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestEndToEnd$$' ./runner/
+
+# test-report: report.html opened in headless Chromium (Debian's, installed
+# by scripts/deps-browser.sh: large, so apart from deps.sh), screenshots
+# checked. PERFRUN_REQUIRE_BROWSER makes a missing browser fail, not skip.
+# test-dashboards: every dashboard query parses with Prometheus's parser and
+# names only metrics the live system and k6 export (own module: the
+# prometheus module stays out of go.mod).
+.PHONY: test-report test-dashboards
+test-report:
+	bash scripts/deps-browser.sh
+	PERFRUN_REQUIRE_BROWSER=1 $(GO) test -count=1 -timeout 5m -run 'Chromium' ./report/
+
+test-dashboards: k6
+	cd dashboards/check && $(GO) test -count=1 -timeout 10m ./...
 
 FUZZTIME ?= 60s
 fuzz:
