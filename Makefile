@@ -164,3 +164,28 @@ nightly-local: build k6 cluster-tools
 	@mkdir -p $(SUITES_OUT)
 	PERFRUN_ARTIFACTS=$(SUITES_OUT)/cluster-logs $(call SUITES_GO_TEST,180m,$(NIGHTLY_FILTER),nightly); status=$$?; \
 	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/nightly.json; exit $$status
+
+# Scale runs (README "Scale runs"): distributed k6 (loadgen), HPAs
+# (fixtures/hpa), simulated nodes (cluster/kwok). On the local cluster (root).
+# scale-smoke: the same 200/s load from 2 generators and from 1; both must
+# pass (one verdict each, over all generators), ~4 min. Not in make test: it
+# needs the cluster.
+# scale: the manual QE set, tens of minutes: the HPA step-up/step-down, the
+# controller at 10,000 items with 5 replicas on 100 simulated nodes, one
+# listener's saturated throughput (the base of scale efficiency).
+SCALE_RUN = PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun run --cache-dir $(CLUSTER_CACHE) --k6 $(BIN)/k6 --results results/scale $(RUN_FLAGS)
+.PHONY: scale-up scale-smoke scale
+scale-up: build k6 perfrun cluster-tools
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster up --cache-dir $(CLUSTER_CACHE)
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster load --cache-dir $(CLUSTER_CACHE)
+
+scale-smoke: scale-up
+	$(SCALE_RUN) --set GENERATORS=2 --set RATE=200 --set FLOOR=160 suites/scenarios/scale-generators.yaml
+	$(SCALE_RUN) --set GENERATORS=1 --set RATE=200 --set FLOOR=160 suites/scenarios/scale-generators.yaml
+
+scale: scale-up
+	$(SCALE_RUN) suites/scenarios/scale-hpa.yaml
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster kwok --cache-dir $(CLUSTER_CACHE) --nodes 100
+	$(SCALE_RUN) --set REPLICAS=5 suites/scenarios/scale-controller.yaml; rc=$$?; \
+	  PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster kwok --cache-dir $(CLUSTER_CACHE) --down; exit $$rc
+	$(SCALE_RUN) --set REPLICAS=1 --set RATE=3000 suites/scenarios/scale-efficiency.yaml
