@@ -45,7 +45,9 @@ func (r *runState) jobLoad(ctx context.Context) (start time.Time, wait func(cont
 		return time.Time{}, nil, err
 	}
 	env := r.k6Env()
+	var offered float64
 	if opts, err := loadgen.Inspect(ctx, r.opts.K6, filepath.Dir(scriptPath), filepath.Base(scriptPath), env); err == nil {
+		offered, _, _ = opts.OfferedIterations()
 		if ts, err := loadgen.ParseThresholds(opts.Thresholds); err == nil {
 			r.jobThresholds = ts
 		}
@@ -90,6 +92,7 @@ func (r *runState) jobLoad(ctx context.Context) (start time.Time, wait func(cont
 	}
 	wait = func(ctx context.Context) error {
 		out, err := lc.Wait(ctx, rendered)
+		r.gens = &generatorRun{rendered: rendered, outcomes: out, offered: offered}
 		if err != nil {
 			return fmt.Errorf("waiting for k6 in the cluster: %w", err)
 		}

@@ -112,6 +112,9 @@ type runState struct {
 	jobThresholds []loadgen.Threshold
 	nsMade        bool
 	teardown      []func(context.Context) error
+
+	// gens are a Job load's generators (nil when k6 ran here).
+	gens *generatorRun
 }
 
 // step runs one named, timed step.
@@ -436,6 +439,7 @@ func (r *runState) evaluate(ctx context.Context) error {
 	if *r.s.Spec.Load.Thresholds && summary == nil && len(r.jobThresholds) > 0 {
 		results = append(results, r.jobThresholdResults(ctx)...)
 	}
+	results = append(results, r.generatorResults(ctx)...)
 	if *r.s.Spec.Load.Thresholds && summary != nil {
 		for _, t := range summary.Thresholds() {
 			v := 0.0
