@@ -33,22 +33,23 @@ type Query struct {
 	Name, Unit, Query string
 }
 
+// Rates span 20s: four scrapes at the 5s interval perfrun's Prometheus uses.
 const ns = `namespace="{{.namespace}}"`
 
 // Queries are what Collect asks Prometheus for over the run. Latency is
 // three series (p50, p95, p99) from one query by quantile label.
 var Queries = []Query{
-	{SeriesThroughput, "req/s", `sum by (request_type) (rate(apisonator_listener_response_codes{` + ns + `,resp_code="2xx"}[15s]))`},
-	{SeriesErrors, "req/s", `sum by (request_type, resp_code) (rate(apisonator_listener_response_codes{` + ns + `,resp_code!="2xx"}[15s]))`},
-	{SeriesLatency, "s", `label_replace(histogram_quantile(0.5, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[15s]))), "quantile", "p50", "", "")` +
-		` or label_replace(histogram_quantile(0.95, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[15s]))), "quantile", "p95", "", "")` +
-		` or label_replace(histogram_quantile(0.99, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[15s]))), "quantile", "p99", "", "")`},
-	{SeriesReconciles, "reconciles/s", `sum by (pod) (rate(perfrun_controller_reconciles_total{` + ns + `}[15s]))`},
+	{SeriesThroughput, "req/s", `sum by (request_type) (rate(apisonator_listener_response_codes{` + ns + `,resp_code="2xx"}[20s]))`},
+	{SeriesErrors, "req/s", `sum by (request_type, resp_code) (rate(apisonator_listener_response_codes{` + ns + `,resp_code!="2xx"}[20s]))`},
+	{SeriesLatency, "s", `label_replace(histogram_quantile(0.5, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[20s]))), "quantile", "p50", "", "")` +
+		` or label_replace(histogram_quantile(0.95, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[20s]))), "quantile", "p95", "", "")` +
+		` or label_replace(histogram_quantile(0.99, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[20s]))), "quantile", "p99", "", "")`},
+	{SeriesReconciles, "reconciles/s", `sum by (pod) (rate(perfrun_controller_reconciles_total{` + ns + `}[20s]))`},
 	{SeriesBuckets, "buckets", `sum by (pod) (perfrun_controller_buckets_held{` + ns + `})`},
 	{SeriesPending, "items", `sum(perfrun_controller_items_pending{` + ns + `})`},
-	{SeriesReconcileP9, "s", `histogram_quantile(0.99, sum by (le) (rate(perfrun_controller_reconcile_latency_seconds_bucket{` + ns + `}[15s])))`},
+	{SeriesReconcileP9, "s", `histogram_quantile(0.99, sum by (le) (rate(perfrun_controller_reconcile_latency_seconds_bucket{` + ns + `}[20s])))`},
 	{SeriesQueueDepth, "jobs", `max by (format) (apisonator_worker_queue_depth{` + ns + `})`},
-	{SeriesWorkerJobs, "jobs/s", `sum by (pod) (rate(apisonator_worker_job_count{` + ns + `}[15s]))`},
+	{SeriesWorkerJobs, "jobs/s", `sum by (pod) (rate(apisonator_worker_job_count{` + ns + `}[20s]))`},
 }
 
 // MissedDeadlineQuery is the disruption window over time: reconciles per
@@ -56,7 +57,7 @@ var Queries = []Query{
 // histogram bucket bound such as "4.096".
 func MissedDeadlineQuery(deadline string) Query {
 	h := "perfrun_controller_reconcile_latency_seconds"
-	return Query{SeriesMissed, "items/s", fmt.Sprintf(`sum(rate(%s_count{%s}[15s])) - sum(rate(%s_bucket{%s,le=%q}[15s]))`, h, ns, h, ns, deadline)}
+	return Query{SeriesMissed, "items/s", fmt.Sprintf(`sum(rate(%s_count{%s}[20s])) - sum(rate(%s_bucket{%s,le=%q}[20s]))`, h, ns, h, ns, deadline)}
 }
 
 // Collect range-queries Prometheus over the run (load start to the end of
