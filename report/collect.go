@@ -33,11 +33,11 @@ type Query struct {
 	Name, Unit, Query string
 }
 
-// Rates span 20s: four scrapes at the 5s interval perfrun's Prometheus uses.
 const ns = `namespace="{{.namespace}}"`
 
 // Queries are what Collect asks Prometheus for over the run. Latency is
-// three series (p50, p95, p99) from one query by quantile label.
+// three series (p50, p95, p99) from one query by quantile label. Rates
+// span 20s: four scrapes at the 5s interval perfrun's Prometheus uses.
 var Queries = []Query{
 	{SeriesThroughput, "req/s", `sum by (request_type) (rate(apisonator_listener_response_codes{` + ns + `,resp_code="2xx"}[20s]))`},
 	{SeriesErrors, "req/s", `sum by (request_type, resp_code) (rate(apisonator_listener_response_codes{` + ns + `,resp_code!="2xx"}[20s]))`},
