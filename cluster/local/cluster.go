@@ -230,7 +230,7 @@ func (c *Cluster) components() []component {
 // prometheus is started last: its discovery needs the API and its RBAC.
 func (c *Cluster) prometheus() component {
 	return component{
-		name: "prometheus", bin: "/usr/bin/prometheus",
+		name: "prometheus", bin: c.bin("prometheus"),
 		args: []string{
 			"--config.file=" + c.path("config/prometheus.yml"),
 			"--storage.tsdb.path=" + c.path("prometheus"),
@@ -238,7 +238,6 @@ func (c *Cluster) prometheus() component {
 			fmt.Sprintf("--web.listen-address=%s:%d", NodeIP, prometheusPort),
 			// k6 pushes its metrics here (experimental-prometheus-rw).
 			"--web.enable-remote-write-receiver",
-			"--enable-feature=native-histograms",
 			"--web.enable-lifecycle",
 		},
 		ready: httpReady(http.DefaultClient, PrometheusURL+"/-/ready"),
@@ -273,7 +272,7 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 			return err
 		}
 	}
-	if err := c.recordSysctls(); err != nil {
+	if err := c.recordHost(ctx); err != nil {
 		return fmt.Errorf("recording kernel settings: %w", err)
 	}
 	if err := c.ensurePKI(); err != nil {

@@ -252,6 +252,9 @@ func (c *Cluster) prometheusConfig() string {
   scrape_interval: 5s
   scrape_timeout: 4s
   evaluation_interval: 5s
+  # The listener's and worker's latency histograms, and k6's trends, as
+  # native histograms when the exporter offers them.
+  scrape_native_histograms: true
 scrape_configs:
 - job_name: kubernetes-pods
   kubernetes_sd_configs:

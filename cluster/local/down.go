@@ -73,7 +73,7 @@ func (c *Cluster) Down(ctx context.Context, log io.Writer, wipe bool) error {
 	step("removing firewall rules", removeFirewall(ctx))
 	step("removing cgroups", removeCgroups())
 	step("removing pod log links", removePodLogLinks(c.path("pod-logs")))
-	step("restoring kernel settings", c.restoreSysctls())
+	step("restoring kernel settings", c.restoreHost(ctx))
 	// The run folder holds only PID files, sockets and netns mount points:
 	// all meaningless once everything is stopped.
 	if len(errs) == 0 {

@@ -43,14 +43,38 @@ func ReadSysctls() map[string]string {
 	return vals
 }
 
-// recordSysctls saves the machine's settings before the cluster first
+// NFTables lists the machine's nftables tables ("family name"). iptables-nft
+// makes the ip filter/nat/mangle tables the first time the kubelet or CNI
+// adds a chain; down removes those that were not there before up, once empty.
+func NFTables(ctx context.Context) []string {
+	out, err := run(ctx, "nft", "list", "tables")
+	if err != nil {
+		return nil
+	}
+	var tables []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "table" {
+			tables = append(tables, f[1]+" "+f[2])
+		}
+	}
+	sort.Strings(tables)
+	return tables
+}
+
+// hostRecord is what up saves of the machine before it first changes it.
+type hostRecord struct {
+	Sysctls  map[string]string `json:"sysctls"`
+	NFTables []string          `json:"nftTables"`
+}
+
+// recordHost saves the machine's settings before the cluster first
 // touches them; an up after an up keeps the first record.
-func (c *Cluster) recordSysctls() error {
+func (c *Cluster) recordHost(ctx context.Context) error {
 	path := c.sysctlFile()
 	if exists(path) {
 		return nil
 	}
-	b, err := json.MarshalIndent(ReadSysctls(), "", "  ")
+	b, err := json.MarshalIndent(hostRecord{Sysctls: ReadSysctls(), NFTables: NFTables(ctx)}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -60,7 +84,9 @@ func (c *Cluster) recordSysctls() error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-func (c *Cluster) restoreSysctls() error {
+// restoreHost puts back the recorded kernel settings and drops the empty
+// nftables tables that appeared since up.
+func (c *Cluster) restoreHost(ctx context.Context) error {
 	b, err := os.ReadFile(c.sysctlFile())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -68,12 +94,27 @@ func (c *Cluster) restoreSysctls() error {
 	if err != nil {
 		return err
 	}
-	vals := map[string]string{}
-	if err := json.Unmarshal(b, &vals); err != nil {
-		return fmt.Errorf("reading recorded sysctls: %w", err)
+	var rec hostRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("reading the host record: %w", err)
 	}
 	var errs []error
-	for k, v := range vals {
+	had := map[string]bool{}
+	for _, t := range rec.NFTables {
+		had[t] = true
+	}
+	for _, t := range NFTables(ctx) {
+		f := strings.Fields(t)
+		if had[t] || len(f) != 2 {
+			continue
+		}
+		if nftTableEmpty(ctx, f[0], f[1]) {
+			if _, err := run(ctx, "nft", "delete", "table", f[0], f[1]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for k, v := range rec.Sysctls {
 		if err := os.WriteFile("/proc/sys/"+k, []byte(v), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("restoring %s=%s: %w", k, v, err))
 		}
@@ -84,9 +125,32 @@ func (c *Cluster) restoreSysctls() error {
 	return errors.Join(errs...)
 }
 
+// nftTableEmpty says whether a table holds no rule (base chains with their
+// policies only).
+func nftTableEmpty(ctx context.Context, family, name string) bool {
+	out, err := run(ctx, "nft", "-j", "list", "table", family, name)
+	if err != nil {
+		return false
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return false
+	}
+	for _, obj := range doc.Nftables {
+		for k := range obj {
+			if k == "rule" || k == "set" || k == "map" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // sysctlFile lives in the state folder, not the run folder: it must survive
 // a reboot-less crash of perfrun between up and down.
-func (c *Cluster) sysctlFile() string { return c.path("sysctls.json") }
+func (c *Cluster) sysctlFile() string { return c.path("host-record.json") }
 
 // setupNetwork creates the node's interface and address: dummy where the
 // kernel has it, ifb otherwise (this machine's kernel has no dummy).

@@ -57,13 +57,7 @@ func readHost(t *testing.T) hostState {
 			s.Links = append(s.Links, n)
 		}
 	}
-	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if strings.Contains(l, "kube-proxy") {
-				s.NFTables = append(s.NFTables, l)
-			}
-		}
-	}
+	s.NFTables = local.NFTables(context.Background())
 	for _, ipt := range []string{"iptables", "ip6tables"} {
 		for _, table := range []string{"filter", "nat", "mangle"} {
 			out, _ := exec.Command(ipt, "-w", "-t", table, "-S").Output()

@@ -64,6 +64,15 @@ var Tools = []Tool{
 		LDFlags:   "-X k8s.io/client-go/pkg/version.gitVersion=v0.9.0",
 		ColdBuild: 2*time.Minute + 15*time.Second,
 	},
+	{
+		// Debian's prometheus has no Kubernetes service discovery. Module
+		// v0.316.0 is Prometheus 3.16.0; the web UI's assets are not in the
+		// module (the HTTP API is all perfrun uses).
+		Name: "prometheus", Version: "v0.316.0", Module: "github.com/prometheus/prometheus",
+		Packages:  map[string]string{"github.com/prometheus/prometheus/cmd/prometheus": "prometheus"},
+		LDFlags:   "-X github.com/prometheus/common/version.Version=3.16.0",
+		ColdBuild: 5 * time.Minute,
+	},
 }
 
 // Dir is where t's binaries are cached: keyed by name and version so that a
