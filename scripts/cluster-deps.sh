@@ -2,7 +2,7 @@
 # cluster-deps.sh installs, from Debian's packages, what the local cluster
 # (perfrun cluster up) needs and the machine lacks: the container runtime,
 # the CNI plugins, the packet filters kube-proxy programs, the tools the node
-# needs (mount, conntrack), Prometheus, and redis-server (its binary and
+# needs (mount, conntrack), and redis-server (its binary and
 # libraries become the cluster's Redis image). Idempotent.
 set -euo pipefail
 
@@ -13,7 +13,6 @@ command -v runc >/dev/null || need+=(runc)
 command -v iptables >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
 command -v conntrack >/dev/null || need+=(conntrack)
-command -v prometheus >/dev/null || need+=(prometheus)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v ip >/dev/null || need+=(iproute2)
 command -v mount >/dev/null || need+=(mount)
@@ -26,8 +25,8 @@ if ((${#need[@]})); then
 	echo "cluster-deps.sh: installing ${need[*]}"
 	apt-get update -qq
 	# policy-rc.d keeps the packages' init scripts from starting daemons
-	# (containerd, prometheus): perfrun starts its own, bound where it says.
+	# (containerd): perfrun starts its own, bound where it says.
 	[[ -e /usr/sbin/policy-rc.d ]] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; }
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "cluster-deps.sh: ok (containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}'))"
+echo "cluster-deps.sh: ok (containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'))"
