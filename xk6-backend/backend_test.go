@@ -128,7 +128,7 @@ type testVU struct {
 
 // newTestVU loads the module into a test runtime, runs init (the init
 // context code), then moves the VU to its running state.
-func newTestVU(t *testing.T, init string) *testVU {
+func newTestVU(t testing.TB, init string) *testVU {
 	t.Helper()
 	rt := modulestest.NewRuntime(t)
 	mi := New().NewModuleInstance(rt.VU)
@@ -182,7 +182,7 @@ func (v *testVU) totals() map[string]float64 {
 	return out
 }
 
-func startFake(t *testing.T) (*fakeSystem, string) {
+func startFake(t testing.TB) (*fakeSystem, string) {
 	f := &fakeSystem{}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
