@@ -111,7 +111,6 @@ type runState struct {
 	// Prometheus when k6 ran as a Job.
 	jobThresholds []loadgen.Threshold
 	nsMade        bool
-	teardown      []func(context.Context) error
 
 	// gens are a Job load's generators (nil when k6 ran here).
 	gens *generatorRun
