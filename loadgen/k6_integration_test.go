@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,11 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/perfrun/perfrun/assertions"
 	"github.com/perfrun/perfrun/system/proctest"
 	"github.com/perfrun/perfrun/system/redistest"
 )
@@ -52,6 +58,7 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 	listener := proctest.StartServing(t, listenerBin, "-listen", "-redis", rs.URL(), "-queue", "v2")
 	proctest.StartWorker(t, workerBin, "-redis", rs.URL(), "-queue", "v2")
 	target := "http://" + listener.Addr
+	prom := startPrometheus(t)
 
 	const (
 		generators = 3
@@ -70,7 +77,8 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 	}
 	r, err := Render(Spec{Namespace: "local", TestID: "it", Image: "none", Script: "throughput.js", Files: files,
 		Provision: "provision.js", Targets: target, Duration: duration, Generators: generators, Keys: keys,
-		Env: map[string]string{"RATE": fmt.Sprint(rate), "APPS": fmt.Sprint(apps)}})
+		RemoteWriteURL: prom + "/api/v1/write",
+		Env:            map[string]string{"RATE": fmt.Sprint(rate), "APPS": fmt.Sprint(apps)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +86,6 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 		var out []string
 		for i := 0; i < len(args); i++ {
 			switch {
-			case args[i] == "-o": // no Prometheus here
-				i++
 			case strings.HasPrefix(args[i], scriptsDir+"/"):
 				out = append(out, filepath.Join(repo, "fixtures", "load", strings.TrimPrefix(args[i], scriptsDir+"/")))
 			default:
@@ -117,7 +123,11 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 		args = append([]string{args[0], "--summary-export", gn.summary}, args[1:]...)
 		gn.cmd = exec.Command(k6, args...)
 		gn.cmd.Stdout, gn.cmd.Stderr = &gn.out, &gn.out
-		gn.cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true")
+		// The Job's environment: remote write with native histograms.
+		gn.cmd.Env = os.Environ()
+		for _, e := range g.Job.Spec.Template.Spec.Containers[0].Env {
+			gn.cmd.Env = append(gn.cmd.Env, e.Name+"="+e.Value)
+		}
 		if err := gn.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +160,10 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	start := time.Now()
 	var iterations, dropped float64
+	perGen := make([]float64, generators)
+	var p95s []float64
 	for i, g := range gens {
 		done := make(chan error, 1)
 		go func() { done <- g.cmd.Wait() }()
@@ -165,6 +178,7 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 		var s struct {
 			Metrics map[string]struct {
 				Count float64 `json:"count"`
+				P95   float64 `json:"p(95)"`
 			} `json:"metrics"`
 		}
 		b, err := os.ReadFile(g.summary)
@@ -175,10 +189,13 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 			t.Fatal(err)
 		}
 		iterations += s.Metrics["iterations"].Count
+		perGen[i] = s.Metrics["iterations"].Count
+		p95s = append(p95s, s.Metrics["backend_call_duration{call:authrep}"].P95)
 		dropped += s.Metrics["dropped_iterations"].Count
 		t.Logf("generator %d (%s): %g iterations", i, r.Generators[i].Segment, s.Metrics["iterations"].Count)
 	}
 	offered := float64(rate) * duration.Seconds()
+	_ = offered
 	// k6 starts an iteration at t=0 in each segment that owns one: at most
 	// one more per generator, never fewer than offered minus dropped.
 	if iterations+dropped < offered || iterations > offered+generators {
@@ -205,6 +222,103 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 			t.Errorf("app-%d got %g hits; the slices cover apps 0..%d only, each of them used", a, h, keys-1)
 		}
 	}
+
+	// One verdict from what the generators remote-wrote: the same counts as
+	// their summaries added up, a p95 from the summed native histograms.
+	end := time.Now()
+	q := promAPI(t, prom)
+	agg := &Aggregator{Q: q, TestID: "it", Start: start, End: end}
+	ths, err := ParseThresholds(map[string][]any{
+		"iterations":                          {fmt.Sprintf("count==%g", iterations)},
+		"backend_results{outcome:error}":      {"count==0"},
+		"backend_call_duration{call:authrep}": {"p(95)<1000", "avg<1000", "max>0"},
+		"backend_hits_accepted{metric:hits}":  {fmt.Sprintf("count==%g", iterations)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		results = results[:0]
+		ok := true
+		for _, r := range agg.Evaluate(context.Background(), ths) {
+			results = append(results, fmt.Sprintf("%s %s %s %s", r.Name, r.Status, fmtValue(r.Value), r.Error))
+			ok = ok && r.Status == assertions.Pass && r.Value != nil
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thresholds over all generators, from Prometheus:\n%s", strings.Join(results, "\n"))
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("aggregated thresholds: %s", strings.Join(results, "; "))
+	// The whole run's p95 lies between the generators' own p95s (within
+	// the native histogram's ~10% buckets).
+	for _, r := range agg.Evaluate(context.Background(), ths) {
+		if strings.Contains(r.Name, "p(95)") && (*r.Value < 0.9*slices.Min(p95s) || *r.Value > 1.1*slices.Max(p95s)) {
+			t.Errorf("p95 over all generators %g ms, generators' own p95s %v", *r.Value, p95s)
+		}
+	}
+	stats, err := Stats(context.Background(), q, "it", start, end, r, nil, offered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range stats {
+		if st.Iterations != perGen[i] || st.Starved || st.Lagging {
+			t.Errorf("generator %d: stats %+v, its summary says %g iterations", i, st, perGen[i])
+		}
+	}
+}
+
+func fmtValue(v *float64) string {
+	if v == nil {
+		return "none"
+	}
+	return fmt.Sprint(*v)
+}
+
+func promAPI(t *testing.T, url string) assertions.Querier {
+	c, err := api.NewClient(api.Config{Address: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return promv1.NewAPI(c)
+}
+
+// startPrometheus runs this machine's Prometheus with the remote-write
+// receiver and native histograms on (what the generators need), on a free
+// loopback port, for the test's life.
+func startPrometheus(t *testing.T) string {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("prometheus not installed (bash scripts/deps.sh installs it): %v", err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global: {scrape_interval: 1s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := proctest.Start(t, bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--web.enable-remote-write-receiver", "--enable-feature=native-histograms", "--log.level=warn")
+	url := "http://" + addr
+	proctest.Eventually(t, 30*time.Second, "prometheus ready", func() bool {
+		resp, err := http.Get(url + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	_ = p
+	return url
 }
 
 func k6Status(api string) (int, error) {

@@ -228,7 +228,9 @@ func (a *Aggregator) value(ctx context.Context, t Threshold) (float64, string, e
 		}
 		return v, "sum over generators", nil
 	case "avg":
-		v, ms, ok, err := a.trend(ctx, t, "histogram_avg(%s)")
+		// histogram_sum/histogram_count, not histogram_avg: Prometheus
+		// before 2.53 (Debian's 2.42) has no histogram_avg.
+		v, ms, ok, err := a.trend(ctx, t, "histogram_sum(%[1]s) / histogram_count(%[1]s)")
 		return trendValue(v, ms, ok, err, "")
 	case "min":
 		v, ms, ok, err := a.trend(ctx, t, "histogram_quantile(0, %s)")
@@ -258,7 +260,10 @@ func trendValue(v float64, ms, ok bool, err error, note string) (float64, string
 func (a *Aggregator) trend(ctx context.Context, t Threshold, f string) (float64, bool, bool, error) {
 	base := "k6_" + promLabel(t.Metric)
 	for _, suffix := range []string{"_seconds", "", "_bytes"} {
-		sum := fmt.Sprintf("sum(last_over_time(%s[%s]))", a.selector(base+suffix, t), a.window())
+		// An instant selector at End (the last sample within Prometheus's
+		// 5m lookback), not last_over_time: before Prometheus 2.5x,
+		// last_over_time drops native histograms to a float 0.
+		sum := fmt.Sprintf("sum(%s)", a.selector(base+suffix, t))
 		v, ok, err := a.scalar(ctx, fmt.Sprintf(f, sum))
 		if err != nil {
 			return 0, false, false, err
