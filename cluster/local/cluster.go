@@ -255,6 +255,11 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 	if err := BuildTools(ctx, c.srcDir, c.cacheDir, log); err != nil {
 		return err
 	}
+	unlock, err := lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := c.buildInfraImages(ctx, log); err != nil {
 		return err
 	}
@@ -262,7 +267,7 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 	defer func() {
 		if err != nil && startedAny {
 			fmt.Fprintln(log, "up failed; stopping what it started")
-			if derr := c.Down(context.WithoutCancel(ctx), io.Discard, false); derr != nil {
+			if derr := c.down(context.WithoutCancel(ctx), io.Discard, false); derr != nil {
 				err = errors.Join(err, fmt.Errorf("cleaning up: %w", derr))
 			}
 		}

@@ -25,6 +25,16 @@ func (c *Cluster) Down(ctx context.Context, log io.Writer, wipe bool) error {
 	if err := requireRoot(); err != nil {
 		return err
 	}
+	unlock, err := lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.down(ctx, log, wipe)
+}
+
+// down is Down with the lock held.
+func (c *Cluster) down(ctx context.Context, log io.Writer, wipe bool) error {
 	begin := time.Now()
 	var errs []error
 	step := func(what string, err error) {
