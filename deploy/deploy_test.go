@@ -72,3 +72,18 @@ func TestRenderMissingOverlay(t *testing.T) {
 		t.Error("rendering a missing overlay must fail")
 	}
 }
+
+// Rendered objects hold JSON numbers (int64), so unstructured's helpers
+// (which deep-copy) work on them: Images read the containers' ports too.
+func TestRenderedObjectsAreDeepCopyable(t *testing.T) {
+	objs, err := Render("../fixtures/system/overlays/v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imgs := Images(objs); len(imgs) == 0 {
+		t.Fatal("no images")
+	}
+	for _, o := range objs {
+		_ = o.DeepCopy()
+	}
+}
