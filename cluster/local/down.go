@@ -103,7 +103,7 @@ func (c *Cluster) down(ctx context.Context, log io.Writer, wipe bool) error {
 // removePodLogLinks removes the kubelet's /var/log/containers symlinks that
 // point into our pod log folder (the kubelet's path for them is fixed).
 func removePodLogLinks(podLogs string) error {
-	ents, err := os.ReadDir("/var/log/containers")
+	ents, err := os.ReadDir(containerLogs)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -112,7 +112,7 @@ func removePodLogLinks(podLogs string) error {
 	}
 	var errs []error
 	for _, e := range ents {
-		p := filepath.Join("/var/log/containers", e.Name())
+		p := filepath.Join(containerLogs, e.Name())
 		if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, podLogs+"/") {
 			errs = append(errs, os.Remove(p))
 		}

@@ -61,10 +61,16 @@ func NFTables(ctx context.Context) []string {
 	return tables
 }
 
+// containerLogs is the kubelet's fixed folder of container log links.
+const containerLogs = "/var/log/containers"
+
 // hostRecord is what up saves of the machine before it first changes it.
 type hostRecord struct {
 	Sysctls  map[string]string `json:"sysctls"`
 	NFTables []string          `json:"nftTables"`
+	// HadContainerLogs says /var/log/containers was there before: the
+	// kubelet makes it, down removes it only if it made it.
+	HadContainerLogs bool `json:"hadContainerLogs"`
 }
 
 // recordHost saves the machine's settings before the cluster first
@@ -74,7 +80,7 @@ func (c *Cluster) recordHost(ctx context.Context) error {
 	if exists(path) {
 		return nil
 	}
-	b, err := json.MarshalIndent(hostRecord{Sysctls: ReadSysctls(), NFTables: NFTables(ctx)}, "", "  ")
+	b, err := json.MarshalIndent(hostRecord{Sysctls: ReadSysctls(), NFTables: NFTables(ctx), HadContainerLogs: exists(containerLogs)}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -112,6 +118,12 @@ func (c *Cluster) restoreHost(ctx context.Context) error {
 			if _, err := run(ctx, "nft", "delete", "table", f[0], f[1]); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if !rec.HadContainerLogs {
+		// Remove only succeeds on an empty folder: nothing else is lost.
+		if err := os.Remove(containerLogs); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	for k, v := range rec.Sysctls {
