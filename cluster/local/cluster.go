@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -262,6 +263,15 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 	defer unlock()
 	if err := c.buildInfraImages(ctx, log); err != nil {
 		return err
+	}
+	// One local cluster per machine: they share the node address, ports,
+	// bridge and cgroups. Another one (from another state folder) is left
+	// alone, and nothing is cleaned up on this error.
+	if _, ours := c.running("kube-apiserver", c.bin("kube-apiserver")); !ours {
+		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(NodeIP, strconv.Itoa(apiserverPort)), 300*time.Millisecond); err == nil {
+			conn.Close()
+			return fmt.Errorf("another local cluster already serves %s (not the one of %s): bring that one down first", APIServerURL, c.stateDir)
+		}
 	}
 	var startedAny bool
 	defer func() {
