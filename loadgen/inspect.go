@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -39,6 +41,10 @@ func Inspect(ctx context.Context, k6, dir, script string, env map[string]string)
 	args := []string{"inspect"}
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		args = append(args, "-e", k+"="+env[k])
+	}
+	// A relative k6 ("bin/k6") would be looked up from dir, not from here.
+	if abs, err := filepath.Abs(k6); err == nil && strings.ContainsRune(k6, filepath.Separator) {
+		k6 = abs
 	}
 	cmd := exec.CommandContext(ctx, k6, append(args, script)...)
 	cmd.Dir = dir

@@ -39,13 +39,7 @@ func TestGeneratorsWithRealK6(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	k6 := filepath.Join(dir, "k6")
-	build := exec.Command("go", "build", "-o", k6, "./cmd/k6")
-	build.Dir = filepath.Join(repo, "xk6-backend")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building k6: %v\n%s", err, b)
-	}
+	k6 := buildK6(t)
 	listenerBin, err := proctest.Build(dir, "github.com/perfrun/perfrun/system/cmd/listener")
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +313,44 @@ func startPrometheus(t *testing.T) string {
 	})
 	_ = p
 	return url
+}
+
+var (
+	k6Once sync.Once
+	k6Bin  string
+	k6Err  error
+)
+
+// buildK6 builds bin/k6's main (k6 with the k6/x/backend extension) once
+// per test binary, into a folder removed when the package's tests end.
+func buildK6(t *testing.T) string {
+	t.Helper()
+	k6Once.Do(func() {
+		dir, err := os.MkdirTemp("", "loadgen-k6-")
+		if err != nil {
+			k6Err = err
+			return
+		}
+		k6Bin = filepath.Join(dir, "k6")
+		build := exec.Command("go", "build", "-o", k6Bin, "./cmd/k6")
+		build.Dir = filepath.Join("..", "xk6-backend")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := build.CombinedOutput(); err != nil {
+			k6Err = fmt.Errorf("building k6: %w\n%s", err, b)
+		}
+	})
+	if k6Err != nil {
+		t.Fatal(k6Err)
+	}
+	return k6Bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if k6Bin != "" {
+		_ = os.RemoveAll(filepath.Dir(k6Bin))
+	}
+	os.Exit(code)
 }
 
 func k6Status(api string) (int, error) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -344,5 +346,27 @@ func TestJudgeFlagsFailedLaggingAndStarvedGenerators(t *testing.T) {
 	}
 	if fmt.Sprint(status) != fmt.Sprint(want) {
 		t.Fatalf("got %v\nwant %v", status, want)
+	}
+}
+
+// TestInspectRelativeK6 runs the repository's k6 by a relative path with
+// the scripts' folder as working directory, as the runner does.
+func TestInspectRelativeK6(t *testing.T) {
+	bin := buildK6(t)
+	wd, _ := os.Getwd()
+	rel, err := filepath.Rel(wd, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Inspect(context.Background(), rel, "../fixtures/load", "throughput.js", map[string]string{"RATE": "10", "DURATION": "30s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok, err := o.OfferedIterations()
+	if err != nil || !ok || n != 300 {
+		t.Fatalf("offered %g %v %v, want 300", n, ok, err)
+	}
+	if len(o.Thresholds) == 0 {
+		t.Fatal("no thresholds")
 	}
 }
