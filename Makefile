@@ -118,7 +118,7 @@ lint: $(TOOLS)/staticcheck
 # bench-system: authrep and job-apply benchmarks against a real Redis, with
 # redis-benchmark's figure for the same commands as the ceiling (bin/bench/).
 bench-system: $(TOOLS)/benchstat
-	COUNT=$${COUNT:-5} bash scripts/bench-system.sh
+	COUNT=$${COUNT:-6} bash scripts/bench-system.sh
 	$(TOOLS)/benchstat bin/bench/system.txt
 
 clean:

@@ -4,10 +4,10 @@
 # worker's job apply, then redis-benchmark for the Redis commands they issue,
 # against a redis-server started the same way. Figures are ratios against the
 # ceiling measured here, never absolute targets.
-#   COUNT=5 scripts/bench-system.sh      (results in bin/bench/)
+#   COUNT=6 scripts/bench-system.sh      (results in bin/bench/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count=${COUNT:-5}
+count=${COUNT:-6}
 out=bin/bench
 mkdir -p "$out"
 

@@ -153,6 +153,9 @@ type AuthParams struct {
 	UserID       string
 	Usage        []UsageEntry
 	HasUsage     bool
+	// NoBody is Apisonator's no_body extension: answer with the status only.
+	// Any value but "false" and "0" asks for it.
+	NoBody bool
 }
 
 // ParseAuthParams parses the query of authorize.xml/authrep.xml.
@@ -179,6 +182,10 @@ func authParamsFrom(root *Node) (*AuthParams, *Error) {
 	p.ServiceToken, _ = root.Get("service_token").String()
 	if ak, ok := root.Get("app_key").String(); ok {
 		p.AppKey, p.HasAppKey = strings.TrimSpace(ak), true
+	}
+	if nb := root.Get("no_body"); nb != nil {
+		v, _ := nb.String()
+		p.NoBody = v != "false" && v != "0"
 	}
 	if uid := root.Get("user_id"); uid != nil {
 		p.UserID = "set"

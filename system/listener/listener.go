@@ -191,18 +191,9 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mo
 		return
 	}
 	w.WriteHeader(st.HTTPStatus())
-	if !noBody(r) {
+	if !p.NoBody {
 		_, _ = w.Write(st.XML())
 	}
-}
-
-// noBody honours Apisonator's no_body extension (query or 3scale-options).
-func noBody(r *http.Request) bool {
-	v, ok := r.URL.Query()["no_body"]
-	if !ok {
-		return false
-	}
-	return len(v) == 0 || (v[0] != "false" && v[0] != "0")
 }
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {

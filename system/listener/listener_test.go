@@ -165,6 +165,10 @@ func TestApisonatorCompatibility(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "<plan>basic</plan>") {
 		t.Errorf("authorize = %d %s", code, body)
 	}
+	code, body = e.do(t, "GET", "/transactions/authorize.xml?service_token=tok1&service_id=s1&user_key=uk1&no_body=true", "")
+	if code != 200 || body != "" {
+		t.Errorf("authorize with no_body = %d %q, want 200 and no body", code, body)
+	}
 	code, body = e.do(t, "POST", "/transactions.xml", "service_token=tok1&service_id=s1&transactions[0][app_id]=a1&transactions[0][usage][hits]=3")
 	if code != 202 {
 		t.Errorf("report = %d %s, want 202", code, body)
