@@ -267,11 +267,8 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 	// One local cluster per machine: they share the node address, ports,
 	// bridge and cgroups. Another one (from another state folder) is left
 	// alone, and nothing is cleaned up on this error.
-	if _, ours := c.running("kube-apiserver", c.bin("kube-apiserver")); !ours {
-		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(NodeIP, strconv.Itoa(apiserverPort)), 300*time.Millisecond); err == nil {
-			conn.Close()
-			return fmt.Errorf("another local cluster already serves %s (not the one of %s): bring that one down first", APIServerURL, c.stateDir)
-		}
+	if _, ours := c.running("kube-apiserver", c.bin("kube-apiserver")); !ours && AnotherServes() {
+		return fmt.Errorf("another local cluster already serves %s (not the one of %s): bring that one down first", APIServerURL, c.stateDir)
 	}
 	var startedAny bool
 	defer func() {
@@ -469,6 +466,21 @@ func dialUnix(ctx context.Context, path string) error {
 		return err
 	}
 	return conn.Close()
+}
+
+// AnotherServes says whether a local cluster's apiserver answers on this
+// machine. The node interface must exist first: without it the node address
+// is routed off the machine, where a proxy may accept any connection.
+func AnotherServes() bool {
+	if _, err := net.InterfaceByName(Interface); err != nil {
+		return false
+	}
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(NodeIP, strconv.Itoa(apiserverPort)), 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
