@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -66,11 +67,20 @@ func (c *Cluster) writeConfigs() error {
 		"config/prometheus.yml":         c.prometheusConfig(),
 	}
 	for rel, content := range files {
-		if err := os.WriteFile(c.path(rel), []byte(content), 0o644); err != nil {
+		if err := writeIfChanged(c.path(rel), []byte(content), 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", rel, err)
 		}
 	}
 	return nil
+}
+
+// writeIfChanged leaves a file that already has the content alone: kube-proxy
+// exits when its configuration file is written, even with the same bytes.
+func writeIfChanged(path string, content []byte, mode os.FileMode) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, content) {
+		return nil
+	}
+	return os.WriteFile(path, content, mode)
 }
 
 // writeKubeconfig writes a kubeconfig with the certificates embedded, so the
@@ -114,7 +124,7 @@ contexts:
     user: %s
 current-context: perfrun-local
 `, APIServerURL, ca, cert, crt, key, cert)
-	return os.WriteFile(path, []byte(content), 0o600)
+	return writeIfChanged(path, []byte(content), 0o600)
 }
 
 // containerdConfig is a private containerd (own root, state and socket, so

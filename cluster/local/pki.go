@@ -43,7 +43,7 @@ func (c *Cluster) certSpecs() []certSpec {
 		{name: "apiserver", ca: "ca", cn: "kube-apiserver", server: true,
 			dns: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost", NodeName},
 			ips: []net.IP{node, net.ParseIP(KubernetesServiceIP), loop}},
-		{name: "apiserver-kubelet-client", ca: "ca", cn: "kube-apiserver-kubelet-client", orgs: []string{"kubeadm:cluster-admins"}, client: true},
+		{name: "apiserver-kubelet-client", ca: "ca", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, client: true},
 		{name: "apiserver-etcd-client", ca: "etcd-ca", cn: "kube-apiserver-etcd-client", client: true},
 		{name: "etcd-server", ca: "etcd-ca", cn: "etcd", server: true, client: true, dns: []string{"localhost"}, ips: []net.IP{loop}},
 		{name: "etcd-healthcheck-client", ca: "etcd-ca", cn: "kube-etcd-healthcheck-client", client: true},
