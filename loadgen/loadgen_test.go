@@ -373,3 +373,37 @@ func TestInspectRelativeK6(t *testing.T) {
 		t.Fatal("no thresholds")
 	}
 }
+
+func TestStatsPerGenerator(t *testing.T) {
+	r, err := Render(spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := &fakeProm{answers: map[string]model.Vector{
+		`k6_iterations_total{testid="abc"}`:         vec(map[string]float64{"0": 2000, "1": 2000, "2": 1500}),
+		`k6_dropped_iterations_total{testid="abc"}`: vec(map[string]float64{"2": 500}),
+	}}
+	start := time.Unix(0, 0)
+	stats, err := Stats(context.Background(), prom, "abc", start, start.Add(100*time.Second), r,
+		[]Outcome{{Index: 0}, {Index: 1}, {Index: 2}}, 6000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 3 {
+		t.Fatalf("%d stats", len(stats))
+	}
+	for i, s := range stats {
+		if s.OfferedIterations != 2000 || s.OfferedRate != 20 {
+			t.Errorf("generator %d: offered %g (%g/s), want a third of 6000 over 100s", i, s.OfferedIterations, s.OfferedRate)
+		}
+	}
+	if stats[0].Starved || stats[0].Lagging || stats[0].AchievedRate != 20 {
+		t.Errorf("generator 0: %+v", stats[0])
+	}
+	if !stats[2].Starved || !stats[2].Lagging || stats[2].Dropped != 500 {
+		t.Errorf("generator 2 dropped a quarter: %+v", stats[2])
+	}
+	if stats[0].Keys != "0..2" || stats[2].Keys != "6..9" {
+		t.Errorf("key slices %q %q", stats[0].Keys, stats[2].Keys)
+	}
+}
