@@ -30,6 +30,7 @@ test: build
 	$(MAKE) test-dashboards
 	$(MAKE) test-k6
 	$(MAKE) fuzz FUZZTIME=20s
+	$(MAKE) test-cluster
 
 # The local cluster (cluster/local): Debian packages, then the binaries built
 # from the pinned tools/ modules into a cache keyed by version
