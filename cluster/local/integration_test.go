@@ -237,6 +237,20 @@ func TestLocalCluster(t *testing.T) {
 	waitUp(ctx, t, scraped, 90*time.Second)
 	t.Logf("FIGURE Prometheus up==1 for all %d pods after: %s", len(scraped), time.Since(t0).Round(100*time.Millisecond))
 
+	// metrics-server serves the resource metrics API (what an HPA reads).
+	t0 = time.Now()
+	for deadline := time.Now().Add(120 * time.Second); ; {
+		out, err := c.Kubectl(ctx, nil, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/"+ns+"/pods")
+		if err == nil && strings.Contains(out, `"name":"redis-`) && strings.Contains(out, `"cpu"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pod metrics from metrics-server: %v %.300s", err, out)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("FIGURE pod metrics from metrics-server after a further: %s", time.Since(t0).Round(100*time.Millisecond))
+
 	// A deleted controller pod comes back with the same ordinal (name).
 	oldUID := strings.TrimSpace(kubectl("-n", ns, "get", "pod", "controller-1", "-o", "jsonpath={.metadata.uid}"))
 	t0 = time.Now()
