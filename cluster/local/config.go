@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // The address plan (shared/notes/local-cluster.md): everything in the
@@ -296,6 +295,3 @@ scrape_configs:
     target_label: container
 `, c.path("kubeconfigs/prometheus.kubeconfig"))
 }
-
-// join is strings.Join with a comma, for flag values.
-func join(s ...string) string { return strings.Join(s, ",") }
