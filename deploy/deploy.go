@@ -8,6 +8,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -228,10 +229,53 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s: %s", timeout, strings.Join(waiting, "; "))
+			msg := fmt.Sprintf("not ready after %s: %s", timeout, strings.Join(waiting, "; "))
+			if why := c.podProblems(context.Background(), ns); why != "" {
+				msg += "; pods: " + why
+			}
+			return errors.New(msg)
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// podProblems says why pods are not ready (CrashLoopBackOff with the last
+// exit, image not present...), so that a readiness timeout names the cause.
+func (c *Client) podProblems(ctx context.Context, ns string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, p := range list.Items {
+		for _, st := range p.Status.ContainerStatuses {
+			if st.Ready {
+				continue
+			}
+			why := ""
+			if w := st.State.Waiting; w != nil {
+				why = w.Reason
+			}
+			if t := st.LastTerminationState.Terminated; t != nil {
+				why += fmt.Sprintf(" (last exit %d %s", t.ExitCode, t.Reason)
+				if t.Message != "" {
+					why += ": " + strings.TrimSpace(t.Message)
+				}
+				why += ")"
+			}
+			out = append(out, fmt.Sprintf("%s/%s %s restarts=%d", p.Name, st.Name, strings.TrimSpace(why), st.RestartCount))
+		}
+		if len(p.Status.ContainerStatuses) == 0 && p.Status.Phase == corev1.PodPending {
+			for _, cond := range p.Status.Conditions {
+				if cond.Status != corev1.ConditionTrue && cond.Message != "" {
+					out = append(out, fmt.Sprintf("%s pending: %s", p.Name, cond.Message))
+				}
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // DeleteNamespace deletes the run's namespace and waits (bounded) until it

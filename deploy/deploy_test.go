@@ -1,11 +1,17 @@
 package deploy
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -85,5 +91,27 @@ func TestRenderedObjectsAreDeepCopyable(t *testing.T) {
 	}
 	for _, o := range objs {
 		_ = o.DeepCopy()
+	}
+}
+
+func TestWaitReadyNamesTheCause(t *testing.T) {
+	replicas := int32(1)
+	kube := fake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: "ns", Generation: 1},
+			Spec:   appsv1.DeploymentSpec{Replicas: &replicas},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "worker-abc", Namespace: "ns"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+				Name: "worker", RestartCount: 4,
+				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
+			}}}},
+	)
+	c := &Client{Kube: kube}
+	err := c.WaitReady(context.Background(), "ns", []string{"worker"}, 1500*time.Millisecond)
+	for _, want := range []string{"deployment worker: 0/1 replicas ready", "worker-abc/worker CrashLoopBackOff (last exit 2 Error) restarts=4"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
 	}
 }
