@@ -17,9 +17,13 @@ type Built struct {
 // becomes perfrun/<name>:<tag>.
 var Programs = []string{"listener", "worker", "controller", "migrate"}
 
+// RedisTag is the tag of perfrun/redis, the same for every release of the
+// system (an upgrade rolls the programs, never Redis); fixtures/redis names it.
+const RedisTag = "v1"
+
 // System builds the reference system's images at tag from the repository at
 // repo into outDir: one per program of Programs that exists in the tree, and
-// perfrun/redis:<tag> from this machine's redis-server. Programs not in the
+// perfrun/redis:RedisTag from this machine's redis-server. Programs not in the
 // tree yet are skipped and named in the returned list of missing ones.
 func System(ctx context.Context, repo, outDir, tag string) (built []Built, missing []string, err error) {
 	binDir := filepath.Join(outDir, "bin-"+tag)
@@ -39,7 +43,7 @@ func System(ctx context.Context, repo, outDir, tag string) (built []Built, missi
 		}
 		built = append(built, Built{Ref: ref, Tarball: tar})
 	}
-	b, err := Redis(ctx, outDir, tag)
+	b, err := Redis(ctx, outDir, RedisTag)
 	if err != nil {
 		return built, missing, err
 	}

@@ -80,7 +80,7 @@ func newClusterCmd() *cobra.Command {
 	var tags []string
 	load := &cobra.Command{
 		Use:   "load",
-		Short: "Build the reference system's images (perfrun/<program>:<tag>, perfrun/redis:<tag>) and import them",
+		Short: "Build the reference system's images (perfrun/<program>:<tag>, perfrun/redis:" + images.RedisTag + ") and import them",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(tags) == 0 {
