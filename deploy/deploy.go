@@ -213,10 +213,9 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 	for {
 		var waiting []string
 		for _, n := range names {
+			// An error (the API server restarting, a workload not created
+			// yet) is waited through like not-ready, until the timeout.
 			ok, why, err := workload.Rolled(ctx, c.Kube, ns, n)
-			if err != nil && ctx.Err() == nil {
-				return err
-			}
 			if !ok {
 				if why == "" && err != nil {
 					why = n + ": " + err.Error()
@@ -284,20 +283,33 @@ func (c *Client) DeleteNamespace(ctx context.Context, ns string, timeout time.Du
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	grace := int64(0)
-	err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("deleting namespace %s: %w", ns, err)
-	}
+	// Retried until the timeout: a teardown must outlast an API server
+	// that restarts under it, or the run's namespace is left behind.
+	deleted, last := false, error(nil)
 	for {
-		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
+		if !deleted {
+			err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+			switch {
+			case apierrors.IsNotFound(err):
+				return nil
+			case err == nil:
+				deleted = true
+			default:
+				last = err
+			}
+		}
+		if deleted {
+			_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			last = err
 		}
 		select {
 		case <-ctx.Done():
+			if !deleted {
+				return fmt.Errorf("deleting namespace %s: %w", ns, last)
+			}
 			return fmt.Errorf("namespace %s still terminating after %s", ns, timeout)
 		case <-time.After(time.Second):
 		}

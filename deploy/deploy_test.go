@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -113,5 +116,34 @@ func TestWaitReadyNamesTheCause(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// A teardown outlasts an API server that refuses a few calls.
+func TestDeleteNamespaceRetries(t *testing.T) {
+	kube := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "perfrun-x"}})
+	fails := 2
+	kube.PrependReactor("delete", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if fails > 0 {
+			fails--
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
+	c := &Client{Kube: kube}
+	if err := c.DeleteNamespace(context.Background(), "perfrun-x", 10*time.Second); err != nil {
+		t.Fatalf("delete with two refused calls: %v", err)
+	}
+	if _, err := kube.CoreV1().Namespaces().Get(context.Background(), "perfrun-x", metav1.GetOptions{}); err == nil {
+		t.Error("namespace still there")
+	}
+	fails = 1000
+	kube = fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "perfrun-y"}})
+	kube.PrependReactor("delete", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	c = &Client{Kube: kube}
+	if err := c.DeleteNamespace(context.Background(), "perfrun-y", 1500*time.Millisecond); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("an API that never answers: %v", err)
 	}
 }
