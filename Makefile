@@ -139,7 +139,7 @@ KIND_VERSION ?= v0.33.0
 CHAOS_MESH_VERSION ?= 2.7.2
 N ?= 3
 SUITES_GO_TEST = PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_RESULTS=$(SUITES_OUT)/results PERFRUN_K6=$(BIN)/k6 \
-	$(GO) test -tags cluster -count=1 -timeout $(1) ./suites -ginkgo.v -ginkgo.label-filter='$(2)' \
+	$(GO) test -tags cluster -count=1 -v -timeout $(1) ./suites -ginkgo.v -ginkgo.label-filter='$(2)' \
 	-ginkgo.junit-report=$(SUITES_OUT)/$(3).junit.xml -ginkgo.json-report=$(SUITES_OUT)/$(3).json
 .PHONY: test-suites verdict-accuracy nightly nightly-local
 test-suites: build k6 cluster-tools
