@@ -42,7 +42,7 @@ func TestHPAFixtures(t *testing.T) {
 		max                     int64
 	}{
 		{"../fixtures/hpa/v2", "1", "0.9", 10},
-		{"../fixtures/hpa/small", "250m", "0.45", 4},
+		{"../fixtures/hpa/small", "100m", "0.3", 4},
 	} {
 		objs, err := deploy.Render(c.dir)
 		if err != nil {
