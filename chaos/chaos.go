@@ -1,5 +1,6 @@
 // Package chaos injects faults into a deployed system while the load runs:
-// pod kills (a direct API delete; Chaos Mesh is not required) and upgrades
+// pod kills (through Chaos Mesh's PodChaos when its CRDs are installed, by a
+// direct API delete otherwise) and upgrades
 // (a rolling update of components with an optional migration Job before,
 // during or after). Every action records which pods or workloads it touched
 // and when it started and ended, for the assertions and the report.
@@ -18,6 +19,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -40,6 +42,10 @@ type Injector struct {
 	Seed int64
 	// Poll is how often rollouts and Jobs are checked (default 1s).
 	Poll time.Duration
+	// Dynamic and ChaosMesh: when ChaosMesh is set (HasChaosMesh found the
+	// PodChaos CRD), pod kills are PodChaos objects created through Dynamic.
+	Dynamic   dynamic.Interface
+	ChaosMesh bool
 	// ApplyOverlay applies an upgrade's overlay over the deployed system and
 	// returns the workloads to wait for; the run provides it (rendering and
 	// server-side apply live in package deploy).
@@ -137,6 +143,12 @@ func (in *Injector) podKill(ctx context.Context, k scenario.PodKill) ([]string, 
 	grace := int64(0)
 	if k.GracePeriod != nil {
 		grace = int64(k.GracePeriod.Seconds())
+	}
+	if in.ChaosMesh {
+		if in.Dynamic == nil {
+			return nil, errNoDynamic
+		}
+		return in.killWithChaosMesh(ctx, picked, podUIDs(pods), grace)
 	}
 	var killed []string
 	for _, name := range picked {

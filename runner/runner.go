@@ -102,11 +102,12 @@ type runState struct {
 	ns   string
 	res  *result.Run
 
-	kube     kubernetes.Interface
-	dc       *deploy.Client
-	prom     v1.API
-	access   *cluster.Access
-	provider cluster.Provider
+	kube      kubernetes.Interface
+	dc        *deploy.Client
+	chaosMesh bool // PodChaos is served: pod kills go through Chaos Mesh
+	prom      v1.API
+	access    *cluster.Access
+	provider  cluster.Provider
 	// jobThresholds are the script's k6 thresholds, judged from
 	// Prometheus when k6 ran as a Job.
 	jobThresholds []loadgen.Threshold
@@ -178,6 +179,11 @@ func (r *runState) connect(ctx context.Context, provider cluster.Provider) error
 		return fmt.Errorf("reaching the API server: %w", err)
 	}
 	r.kube = kube
+	// Pod kills go through Chaos Mesh when its CRDs are installed (kind
+	// nightly), by a direct API delete otherwise (the local cluster).
+	if r.chaosMesh, err = chaos.HasChaosMesh(kube.Discovery()); err != nil {
+		return err
+	}
 	r.dc = &deploy.Client{Kube: kube, Dynamic: dyn,
 		Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery()))}
 	if acc.PrometheusURL == "" {
@@ -298,7 +304,7 @@ func (r *runState) load(ctx context.Context) error {
 		return err
 	}
 	r.res.LoadStart = start
-	inj := &chaos.Injector{Client: r.kube, Namespace: r.ns, Seed: int64(start.UnixNano()), ApplyOverlay: r.applyOverlay}
+	inj := &chaos.Injector{Client: r.kube, Dynamic: r.dc.Dynamic, ChaosMesh: r.chaosMesh, Namespace: r.ns, Seed: int64(start.UnixNano()), ApplyOverlay: r.applyOverlay}
 	chaosDone := make(chan []chaos.Event, 1)
 	cctx, stopChaos := context.WithCancel(ctx)
 	go func() {
