@@ -79,6 +79,9 @@ func TestHPAFixtures(t *testing.T) {
 				if i < 0 || i+1 >= len(args) || args[i+1] != c.threshold {
 					t.Errorf("%s: listener args %q, want -ready-cpu-threshold %s", c.dir, args, c.threshold)
 				}
+				if i := slices.Index(args, "-drain-delay"); i < 0 || i+1 >= len(args) || args[i+1] != "5s" {
+					t.Errorf("%s: listener args %q, want -drain-delay 5s", c.dir, args)
+				}
 			}
 		}
 	}
