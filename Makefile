@@ -23,13 +23,15 @@ deps:
 	bash scripts/deps.sh
 
 # test is what CI runs (.ci/run): unit and integration tests against real
-# redis-server processes, then a short seeded fuzz run.
+# redis-server processes, then a short seeded fuzz run, then the suites'
+# smoke label and one good/bad pair on the local cluster (test-suites).
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-report
 	$(MAKE) test-dashboards
 	$(MAKE) test-k6
 	$(MAKE) fuzz FUZZTIME=20s
+	$(MAKE) test-suites
 	$(MAKE) test-cluster
 
 # The local cluster (cluster/local): Debian packages, then the binaries built
