@@ -105,6 +105,11 @@ func TestLocalCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
+	// A down whose API server has stopped may still be restoring the host:
+	// read the host only once it is done.
+	if err := local.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
 	log := logWriter{t}
 	repo := repoRoot(t)
 	before := readHost(t)

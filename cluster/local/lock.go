@@ -51,3 +51,15 @@ func lock(ctx context.Context) (func(), error) {
 		}
 	}
 }
+
+// WaitIdle returns once no perfrun up or down is in progress on this
+// machine (it takes the lock and gives it back): a cluster whose API server
+// has stopped may still be cleaning up its links, rules and sysctls.
+func WaitIdle(ctx context.Context) error {
+	unlock, err := lock(ctx)
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
+}
