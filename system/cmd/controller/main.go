@@ -58,6 +58,7 @@ func run(args []string) error {
 	leaseRetry := fs.Duration("lease-retry", def.LeaseRetry, "leader-election mode: how often leases are renewed and free ones tried")
 	listen := fs.String("metrics-listen", "127.0.0.1:9395", "address for /metrics, /healthz and /readyz")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long to wait for the reconciles in hand")
+	startDelay := fs.Duration("start-delay", 0, "wait this long (not ready) before watching items, as a real controller waits for its informer caches to sync; makes a restarted replica's outage last")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return badInput{err}
@@ -102,6 +103,9 @@ func run(args []string) error {
 	if *grace <= 0 {
 		return badInput{fmt.Errorf("-grace: %v, want a positive duration", *grace)}
 	}
+	if *startDelay < 0 {
+		return badInput{fmt.Errorf("-start-delay: %v, want zero or a positive duration", *startDelay)}
+	}
 
 	opts, err := redis.ParseURL(*redisURL)
 	if err != nil {
@@ -128,7 +132,18 @@ func run(args []string) error {
 		"ordinal", cfg.Ordinal, "work", cfg.Work, "work_kind", cfg.WorkKind, "metrics", srv.Addr)
 
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() {
+		if *startDelay > 0 {
+			log.Info("waiting before start", "start_delay", *startDelay)
+			select {
+			case <-ctx.Done():
+				done <- nil
+				return
+			case <-time.After(*startDelay):
+			}
+		}
+		done <- c.Run(ctx)
+	}()
 	var runErr error
 	select {
 	case runErr = <-done:
