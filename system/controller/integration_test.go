@@ -4,27 +4,23 @@ package controller_test
 // on a real redis-server, items created through the items HTTP handler.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/perfrun/perfrun/system/items"
 	"github.com/perfrun/perfrun/system/lease"
+	"github.com/perfrun/perfrun/system/proctest"
 	"github.com/perfrun/perfrun/system/redistest"
 	"github.com/perfrun/perfrun/system/sharding"
 )
@@ -44,11 +40,7 @@ func controllerBin(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "controller")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/perfrun/perfrun/system/cmd/controller").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binPath, buildErr = proctest.Build(dir, "github.com/perfrun/perfrun/system/cmd/controller")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -64,44 +56,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's log for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// proc is one controller replica: a real process (system/proctest) that
+// can be started again under the same name.
 type proc struct {
-	t       *testing.T
-	name    string
-	args    []string
-	env     []string
-	cmd     *exec.Cmd
-	metrics string // host:port
-	log     *syncBuffer
-	exited  chan struct{}
-	waitErr error
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	t    *testing.T
+	name string
+	args []string
+	env  []string
+	*proctest.Proc
 }
 
 // startController starts one replica named name and waits for /readyz.
@@ -109,102 +71,33 @@ func startController(t *testing.T, name string, env []string, args ...string) *p
 	t.Helper()
 	p := &proc{t: t, name: name, args: args, env: env}
 	p.start()
-	t.Cleanup(func() {
-		if p.running() {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("log of %s:\n%s", p.name, p.log.String())
-		}
-	})
 	return p
 }
 
+// start (re)starts the replica on a free metrics port and waits for /readyz.
 func (p *proc) start() {
-	t := p.t
-	t.Helper()
-	p.metrics = freePort(t)
-	p.log = &syncBuffer{}
-	p.cmd = exec.Command(controllerBin(t), append([]string{"-pod", p.name, "-metrics-listen", p.metrics}, p.args...)...)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", p.name, err)
-	}
-	p.exited = make(chan struct{})
-	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.metrics + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if !p.running() || time.Now().After(deadline) {
-			t.Fatalf("%s not ready within 10s (running=%v):\n%s", p.name, p.running(), p.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
+	p.t.Helper()
+	p.Proc = proctest.StartServingEnv(p.t, controllerBin(p.t), p.env, "-metrics-listen", append([]string{"-pod", p.name}, p.args...)...)
 }
 
 func (p *proc) kill() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		p.t.Fatalf("SIGKILL %s: %v", p.name, err)
-	}
-	<-p.exited
+	p.Kill(p.t)
 }
 
 // term sends SIGTERM and requires a clean exit within 5s.
 func (p *proc) term() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("SIGTERM %s: %v", p.name, err)
-	}
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			p.t.Fatalf("%s exited with %v after SIGTERM:\n%s", p.name, p.waitErr, p.log.String())
-		}
-	case <-time.After(5 * time.Second):
-		p.t.Fatalf("%s still running 5s after SIGTERM", p.name)
+	if err := p.Term(p.t, 5*time.Second); err != nil {
+		p.t.Fatalf("%s exited with %v after SIGTERM:\n%s", p.name, err, p.Output())
 	}
 }
 
-// metric reads one sample of this replica's /metrics, by its full series
-// name as exposed (e.g. `perfrun_controller_buckets_held{pod="x"}`).
+// metric reads this replica's /metrics for one series by its full name as
+// exposed (e.g. `perfrun_controller_buckets_held{pod="x"}`).
 func (p *proc) metric(series string) float64 {
 	p.t.Helper()
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
-	if err != nil {
-		p.t.Fatalf("scraping %s: %v", p.name, err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				p.t.Fatalf("%s: bad sample %q", p.name, sc.Text())
-			}
-			return f
-		}
-	}
-	p.t.Fatalf("%s: no series %s in /metrics", p.name, series)
-	return 0
+	return p.Metric(p.t, series)
 }
 
 // createItems posts keys to the items handler as a client of the listener

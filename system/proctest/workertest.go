@@ -57,11 +57,18 @@ func StartWorker(t testing.TB, bin string, args ...string) *Proc {
 // address, and waits until /readyz there answers 200.
 func StartServing(t testing.TB, bin, listenFlag string, args ...string) *Proc {
 	t.Helper()
+	return StartServingEnv(t, bin, nil, listenFlag, args...)
+}
+
+// StartServingEnv is StartServing with env (KEY=VALUE) added to the
+// process's environment.
+func StartServingEnv(t testing.TB, bin string, env []string, listenFlag string, args ...string) *Proc {
+	t.Helper()
 	addr, err := freeAddr()
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	p := Start(t, bin, append(args, listenFlag, addr)...)
+	p := start(t, bin, env, append(args, listenFlag, addr)...)
 	p.Addr = addr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -87,7 +94,15 @@ func StartServing(t testing.TB, bin, listenFlag string, args ...string) *Proc {
 // Start starts bin with args, its output captured.
 func Start(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
+	return start(t, bin, nil, args...)
+}
+
+func start(t testing.TB, bin string, env []string, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
