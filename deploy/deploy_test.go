@@ -36,7 +36,8 @@ func TestRenderCustomizeFixtures(t *testing.T) {
 	}
 	err = Customize(objs, map[string]scenario.Component{
 		"controller": {Replicas: ptr(int32(3))},
-		"worker":     {Replicas: ptr(int32(2)), Image: "perfrun/worker:test", Args: []string{"-concurrency=4"}, Env: map[string]string{"X": "1"}},
+		"worker": {Replicas: ptr(int32(2)), Image: "perfrun/worker:test", Args: []string{"-concurrency=4"}, Env: map[string]string{"X": "1"},
+			Resources: &scenario.Resources{Limits: map[string]string{"cpu": "50m"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,10 @@ func TestRenderCustomizeFixtures(t *testing.T) {
 			b, _ := o.MarshalJSON()
 			if !strings.Contains(string(b), `"-concurrency=4"`) || !strings.Contains(string(b), `"name":"X"`) {
 				t.Errorf("args/env not applied: %s", b)
+			}
+			// The limit is added; the overlay's request is kept.
+			if !strings.Contains(string(b), `"limits":{"cpu":"50m"}`) || !strings.Contains(string(b), `"requests":{"cpu":"100m"`) {
+				t.Errorf("resources not merged: %s", b)
 			}
 		}
 	}

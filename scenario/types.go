@@ -62,6 +62,18 @@ type Component struct {
 	Image    string            `yaml:"image,omitempty" json:"image,omitempty"`
 	Args     []string          `yaml:"args,omitempty" json:"args,omitempty"`
 	Env      map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Resources set the container's requests and limits by resource name
+	// (cpu, memory): a CPU limit is how a scenario pins a component below
+	// what its load costs.
+	Resources *Resources `yaml:"resources,omitempty" json:"resources,omitempty"`
+}
+
+// Resources are Kubernetes quantities by resource name, as in a container
+// spec ("cpu: 50m", "memory: 64Mi"). A key given here replaces the
+// overlay's; the others are kept.
+type Resources struct {
+	Requests map[string]string `yaml:"requests,omitempty" json:"requests,omitempty"`
+	Limits   map[string]string `yaml:"limits,omitempty" json:"limits,omitempty"`
 }
 
 // Load runners.

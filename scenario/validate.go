@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Defaults for what a scenario leaves out.
@@ -178,6 +180,37 @@ func (v *validator) component(p string, c Component) {
 			v.add(p+".env."+k, "not a valid environment variable name")
 		}
 	}
+	if r := c.Resources; r != nil {
+		v.quantities(p+".resources.requests", r.Requests)
+		v.quantities(p+".resources.limits", r.Limits)
+		for _, name := range sortedKeys(r.Requests) {
+			req, err1 := resource.ParseQuantity(r.Requests[name])
+			lim, err2 := resource.ParseQuantity(r.Limits[name])
+			if err1 == nil && err2 == nil && r.Limits[name] != "" && req.Cmp(lim) > 0 {
+				v.add(p+".resources.requests."+name, "%s is above the limit %s (Kubernetes refuses the pod)", r.Requests[name], r.Limits[name])
+			}
+		}
+	}
+}
+
+// resourceNames are the container resources a scenario may set.
+var resourceNames = []string{"cpu", "memory", "ephemeral-storage"}
+
+func (v *validator) quantities(p string, m map[string]string) {
+	for _, name := range sortedKeys(m) {
+		if !slices.Contains(resourceNames, name) {
+			v.add(p+"."+name, "unknown resource (one of %s)", strings.Join(resourceNames, ", "))
+			continue
+		}
+		q, err := resource.ParseQuantity(m[name])
+		if err != nil {
+			v.add(p+"."+name, "not a quantity: %q (e.g. 250m, 1, 64Mi)", m[name])
+			continue
+		}
+		if q.Sign() <= 0 {
+			v.add(p+"."+name, "must be > 0, got %s", m[name])
+		}
+	}
 }
 
 func (v *validator) system(sys *System) {
@@ -339,8 +372,8 @@ func (v *validator) upgrade(p string, u *Upgrade) {
 		if !dnsLabel.MatchString(name) {
 			v.add(cp, "component name must be a DNS label (the workload's name)")
 		}
-		if c.Image == "" && c.Args == nil && c.Env == nil && c.Replicas == nil {
-			v.add(cp, "nothing to change: set image, args, env or replicas")
+		if c.Image == "" && c.Args == nil && c.Env == nil && c.Replicas == nil && c.Resources == nil {
+			v.add(cp, "nothing to change: set image, args, env, replicas or resources")
 		}
 		v.component(cp, c)
 	}

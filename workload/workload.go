@@ -1,6 +1,6 @@
 // Package workload is what the run knows about a component: the Deployment
 // or StatefulSet named after it, how to change its pods (image, args, env,
-// replicas), how to find its pods, and when a rollout has finished.
+// resources, replicas), how to find its pods, and when a rollout has finished.
 package workload
 
 import (
@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -23,7 +24,8 @@ import (
 // Set changes a pod template as a scenario component says: the image of
 // the component's container (the one named like the component, else the
 // first), args appended (Go flag parsing lets a later -flag=v override an
-// earlier one), env set. Replicas are the workload's, set by the caller.
+// earlier one), env set, resources merged by name. Replicas are the
+// workload's, set by the caller.
 func Set(tmpl *corev1.PodTemplateSpec, component string, c scenario.Component) error {
 	cs := tmpl.Spec.Containers
 	if len(cs) == 0 {
@@ -46,7 +48,33 @@ func Set(tmpl *corev1.PodTemplateSpec, component string, c scenario.Component) e
 			ct.Env = append(ct.Env, corev1.EnvVar{Name: k, Value: c.Env[k]})
 		}
 	}
+	if r := c.Resources; r != nil {
+		var err error
+		if ct.Resources.Requests, err = mergeQuantities(ct.Resources.Requests, r.Requests); err != nil {
+			return fmt.Errorf("component %s: resources.requests: %w", component, err)
+		}
+		if ct.Resources.Limits, err = mergeQuantities(ct.Resources.Limits, r.Limits); err != nil {
+			return fmt.Errorf("component %s: resources.limits: %w", component, err)
+		}
+	}
 	return nil
+}
+
+// mergeQuantities sets each named quantity over the list the overlay has.
+func mergeQuantities(have corev1.ResourceList, set map[string]string) (corev1.ResourceList, error) {
+	if len(set) == 0 {
+		return have, nil
+	}
+	out := corev1.ResourceList{}
+	maps.Copy(out, have)
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		q, err := resource.ParseQuantity(set[name])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out[corev1.ResourceName(name)] = q
+	}
+	return out, nil
 }
 
 // Image is the image of the component's container in a pod template.
