@@ -142,6 +142,17 @@ func TestDeleteNamespaceRetries(t *testing.T) {
 	if _, err := kube.CoreV1().Namespaces().Get(context.Background(), "perfrun-x", metav1.GetOptions{}); err == nil {
 		t.Error("namespace still there")
 	}
+	// The pods go at once, not after their grace periods.
+	var podsDeleted bool
+	for _, a := range kube.Actions() {
+		if dc, ok := a.(k8stesting.DeleteCollectionActionImpl); ok && a.GetResource().Resource == "pods" && a.GetNamespace() == "perfrun-x" {
+			g := dc.DeleteOptions.GracePeriodSeconds
+			podsDeleted = g != nil && *g == 0
+		}
+	}
+	if !podsDeleted {
+		t.Error("the namespace's pods were not deleted with grace period 0")
+	}
 	fails = 1000
 	kube = fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "perfrun-y"}})
 	kube.PrependReactor("delete", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {

@@ -47,7 +47,7 @@ var Pairs = []Pair{
 		Property: "throughput",
 		Good:     Mode{"suites/scenarios/throughput.yaml", []string{"throughput"}},
 		Bad:      Mode{"suites/scenarios/throughput-saturated.yaml", []string{"throughput"}},
-		Why:      "a listener whose readiness gate trips under the load leaves the Service without endpoints",
+		Why:      "a listener held to a CPU limit below what the load costs answers less than the floor",
 	},
 	{
 		Property: "distribution",
