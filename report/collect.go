@@ -25,6 +25,8 @@ const (
 	SeriesQueueDepth  = "queueDepth"
 	SeriesWorkerJobs  = "workerJobs"
 	SeriesReconcileP9 = "reconcileLatency"
+	SeriesPods        = "podsUp"
+	SeriesEndpoints   = "endpoints"
 )
 
 // Query is one range query the report plots: a template over
@@ -50,6 +52,11 @@ var Queries = []Query{
 	{SeriesReconcileP9, "s", `histogram_quantile(0.99, sum by (le) (rate(perfrun_controller_reconcile_latency_seconds_bucket{` + ns + `}[20s])))`},
 	{SeriesQueueDepth, "jobs", `max by (format) (apisonator_worker_queue_depth{` + ns + `})`},
 	{SeriesWorkerJobs, "jobs/s", `sum by (pod) (rate(apisonator_worker_job_count{` + ns + `}[20s]))`},
+	// Replicas as Prometheus scrapes them: an autoscaler adding and
+	// removing pods, a killed pod and its replacement.
+	{SeriesPods, "pods", `count by (container) (up{job="kubernetes-pods",` + ns + `} == 1)`},
+	// The Services' endpoints by readiness, as their EndpointSlices say.
+	{SeriesEndpoints, "endpoints", `count by (service, ready) (up{job="service-endpoints",` + ns + `})`},
 }
 
 // MissedDeadlineQuery is the disruption window over time: reconciles per

@@ -106,6 +106,8 @@ var titles = []struct{ name, title, note string }{
 	{SeriesReconcileP9, "Reconcile latency p99", "item created to reconciled"},
 	{SeriesQueueDepth, "Queue depth by format", "v1 list and v2 stream: the upgrade's migration moves v1 into v2"},
 	{SeriesWorkerJobs, "Worker jobs per second per pod", ""},
+	{SeriesPods, "Pods up by component", "replicas Prometheus scrapes: an autoscaler adding and removing pods, a killed pod coming back"},
+	{SeriesEndpoints, "Service endpoints, ready and not", "from the EndpointSlices: a listener saturated past its readiness CPU threshold leaves (ready=false) and comes back"},
 }
 
 // plots builds the run's figures from its time series, then from the series

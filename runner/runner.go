@@ -220,7 +220,10 @@ func (r *runState) deploy(ctx context.Context) error {
 	if err := r.dc.Apply(ctx, r.ns, objs); err != nil {
 		return err
 	}
-	return r.dc.WaitReady(ctx, r.ns, deploy.Workloads(objs), sys.ReadyTimeout.Duration)
+	if err := r.dc.WaitReady(ctx, r.ns, deploy.Workloads(objs), sys.ReadyTimeout.Duration); err != nil {
+		return err
+	}
+	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
 }
 
 // applyOverlay is an upgrade to another release: its overlay rendered with
@@ -334,6 +337,10 @@ func (r *runState) localLoad(ctx context.Context) (time.Time, func(context.Conte
 	target, err := r.serviceURL(ctx, l.Target)
 	if err != nil {
 		return time.Time{}, nil, err
+	}
+	// The first connection k6 makes must not race kube-proxy.
+	if err := deploy.WaitDial(ctx, strings.TrimPrefix(target, "http://"), 30*time.Second); err != nil {
+		return time.Time{}, nil, fmt.Errorf("load target: %w", err)
 	}
 	args := []string{"run", "--quiet", "--no-color",
 		"--summary-export", filepath.Join(r.dir, result.K6Summary),

@@ -202,3 +202,17 @@ var _ = Describe("scale", Label(suites.LabelScale, suites.LabelNeedsCluster, "th
 		expectVerdict(runScenario(ctx, "throughput-scale", accuracy.ModeGood, m, vars))
 	}, NodeTimeout(30*time.Minute))
 })
+
+// Readiness shedding: a listener past its readiness CPU threshold leaves
+// the Service's endpoints and comes back; with the gate off (threshold 0)
+// it never leaves, and the same assertion must say so.
+var _ = Describe("readiness shedding", Label(suites.LabelScale, suites.LabelNeedsCluster, "readiness"), func() {
+	const scenario = "suites/scenarios/scale-readiness.yaml"
+	It("a saturated listener leaves the endpoints and comes back: "+scenario, func(ctx SpecContext) {
+		expectVerdict(runScenario(ctx, "readiness", accuracy.ModeGood, suites.Mode{Scenario: scenario}, nil))
+	}, NodeTimeout(15*time.Minute))
+	It("with the gate off the listener never leaves: "+scenario+" THRESHOLD=0", func(ctx SpecContext) {
+		m := suites.Mode{Scenario: scenario, Assertions: []string{"listener-leaves-endpoints"}}
+		expectVerdict(runScenario(ctx, "readiness", accuracy.ModeBad, m, map[string]string{"THRESHOLD": "0"}))
+	}, NodeTimeout(15*time.Minute))
+})

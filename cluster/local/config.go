@@ -293,5 +293,38 @@ scrape_configs:
     target_label: pod
   - source_labels: [__meta_kubernetes_pod_container_name]
     target_label: container
-`, c.path("kubeconfigs/prometheus.kubeconfig"))
+- job_name: service-endpoints
+  # Each endpoint of a Service annotated perfrun.dev/endpoints: "true", as
+  # its EndpointSlice says, with the slice's ready/serving/terminating
+  # conditions as labels: count by (ready) (up{job="service-endpoints"})
+  # is the Service's endpoints over time (a pod leaving on readiness and
+  # coming back). Only up is kept: the pods' own samples come from
+  # kubernetes-pods.
+  kubernetes_sd_configs:
+  - role: endpointslice
+    kubeconfig_file: %q
+  relabel_configs:
+  - source_labels: [__meta_kubernetes_service_annotation_perfrun_dev_endpoints]
+    action: keep
+    regex: "true"
+  - source_labels: [__meta_kubernetes_endpointslice_port_name]
+    action: keep
+    regex: .+
+  - source_labels: [__meta_kubernetes_namespace]
+    target_label: namespace
+  - source_labels: [__meta_kubernetes_service_name]
+    target_label: service
+  - source_labels: [__meta_kubernetes_endpointslice_address_target_name]
+    target_label: pod
+  - source_labels: [__meta_kubernetes_endpointslice_endpoint_conditions_ready]
+    target_label: ready
+  - source_labels: [__meta_kubernetes_endpointslice_endpoint_conditions_serving]
+    target_label: serving
+  - source_labels: [__meta_kubernetes_endpointslice_endpoint_conditions_terminating]
+    target_label: terminating
+  metric_relabel_configs:
+  - source_labels: [__name__]
+    action: drop
+    regex: .+
+`, c.path("kubeconfigs/prometheus.kubeconfig"), c.path("kubeconfigs/prometheus.kubeconfig"))
 }

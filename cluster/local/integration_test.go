@@ -239,8 +239,12 @@ func TestLocalCluster(t *testing.T) {
 		t.Fatalf("want 5 scraped pods (listener, worker, 3 controllers), got %v", scraped)
 	}
 	t0 = time.Now()
-	waitUp(ctx, t, scraped, 90*time.Second)
+	waitUp(ctx, t, `{job="kubernetes-pods",namespace="`+ns+`"}`, scraped, 90*time.Second)
 	t.Logf("FIGURE Prometheus up==1 for all %d pods after: %s", len(scraped), time.Since(t0).Round(100*time.Millisecond))
+	// And records the listener Service's endpoints with their readiness
+	// (what a readiness-shedding scenario asserts on).
+	listeners := strings.Fields(kubectl("-n", ns, "get", "pods", "-l", "app.kubernetes.io/name=listener", "-o", `jsonpath={.items[*].metadata.name}`))
+	waitUp(ctx, t, `{job="service-endpoints",namespace="`+ns+`",service="listener",ready="true"}`, listeners, 60*time.Second)
 
 	// metrics-server serves the resource metrics API (what an HPA reads).
 	t0 = time.Now()
@@ -387,14 +391,15 @@ func waitPodDone(ctx context.Context, t *testing.T, c *local.Cluster, pod string
 	}
 }
 
-// waitUp waits until Prometheus has up == 1 for each pod.
-func waitUp(ctx context.Context, t *testing.T, pods []string, timeout time.Duration) {
+// waitUp waits until Prometheus has up == 1 for each pod in the series the
+// selector picks.
+func waitUp(ctx context.Context, t *testing.T, selector string, pods []string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last map[string]string
 	for {
 		last = map[string]string{}
-		q := url.Values{"query": {`up{namespace="` + ns + `"}`}}
+		q := url.Values{"query": {"up" + selector}}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, local.PrometheusURL+"/api/v1/query?"+q.Encode(), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
@@ -422,7 +427,7 @@ func waitUp(ctx context.Context, t *testing.T, pods []string, timeout time.Durat
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus up per pod after %s: %v (want 1 for each of %v)", timeout, last, pods)
+			t.Fatalf("Prometheus up%s per pod after %s: %v (want 1 for each of %v)", selector, timeout, last, pods)
 		}
 		time.Sleep(time.Second)
 	}

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The versions the code builds and caches under must be the ones the tools
@@ -121,5 +124,36 @@ func TestComponentsBindNoWildcard(t *testing.T) {
 				t.Errorf("%s: %s binds beyond loopback and the node IP", comp.name, a)
 			}
 		}
+	}
+}
+
+// The host Prometheus scrapes what kind's (fixtures/prometheus) scrapes, with
+// the same labels: assertions and dashboards read both alike.
+func TestPrometheusJobsMatchTheKindFixture(t *testing.T) {
+	jobs := func(src []byte) []any {
+		var cfg map[string]any
+		if err := yaml.Unmarshal(src, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		scs, _ := cfg["scrape_configs"].([]any)
+		for _, sc := range scs {
+			for _, sd := range sc.(map[string]any)["kubernetes_sd_configs"].([]any) {
+				delete(sd.(map[string]any), "kubeconfig_file") // the host's own access
+			}
+		}
+		return scs
+	}
+	fixture, err := os.ReadFile("../../fixtures/prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, kind := jobs([]byte((&Cluster{}).prometheusConfig())), jobs(fixture)
+	if len(host) < 2 {
+		t.Fatalf("host Prometheus has %d jobs, want kubernetes-pods and service-endpoints", len(host))
+	}
+	if !reflect.DeepEqual(host, kind) {
+		h, _ := yaml.Marshal(host)
+		k, _ := yaml.Marshal(kind)
+		t.Errorf("scrape jobs differ:\nhost:\n%s\nfixtures/prometheus:\n%s", h, k)
 	}
 }

@@ -1,0 +1,115 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// WaitEndpoints waits (bounded) until every Service of ns with a selector
+// lists each Ready pod it selects as a ready endpoint. Pods Ready is not
+// enough to send load: the EndpointSlice controller and then kube-proxy
+// follow a moment later, and until then the Service refuses connections
+// (measured: a load started 2 s after the pods were Ready got "connection
+// refused" from the listener's ClusterIP).
+func (c *Client) WaitEndpoints(ctx context.Context, ns string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		waiting, err := c.endpointsBehind(ctx, ns)
+		if err == nil && len(waiting) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("services' endpoints after %s: %w", timeout, err)
+			}
+			return fmt.Errorf("services' endpoints not ready after %s: %s", timeout, strings.Join(waiting, "; "))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// endpointsBehind names the Services whose ready endpoints lag their Ready
+// pods.
+func (c *Client) endpointsBehind(ctx context.Context, ns string) ([]string, error) {
+	svcs, err := c.Kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	pods, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range svcs.Items {
+		if len(s.Spec.Selector) == 0 {
+			continue // endpoints managed by someone else
+		}
+		sel := labels.SelectorFromSet(s.Spec.Selector)
+		want := map[string]bool{}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) && podReady(&p) {
+				want[p.Name] = true
+			}
+		}
+		eps, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
+			LabelSelector: discoveryv1.LabelServiceName + "=" + s.Name,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, sl := range eps.Items {
+			for _, ep := range sl.Endpoints {
+				if ep.TargetRef != nil && ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+					delete(want, ep.TargetRef.Name)
+				}
+			}
+		}
+		if len(want) > 0 {
+			out = append(out, fmt.Sprintf("service %s: %d Ready pod(s) not yet among its endpoints", s.Name, len(want)))
+		}
+	}
+	return out, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// WaitDial waits (bounded) until a TCP connection to addr is accepted, then
+// closes it: a Service's endpoints listed is not yet kube-proxy's rules
+// written on this host. One attempt every 100 ms.
+func WaitDial(ctx context.Context, addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	var last error
+	for {
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(actx, "tcp", addr)
+		acancel()
+		if err == nil {
+			return c.Close()
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
