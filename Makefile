@@ -140,8 +140,10 @@ SUITES_OUT ?= $(BIN)/suites
 KIND_VERSION ?= v0.33.0
 CHAOS_MESH_VERSION ?= 2.7.2
 N ?= 3
+# Ginkgo's own suite timeout (1 h by default) is set to go test's: a
+# verdict-accuracy run of every pair five times takes longer.
 SUITES_GO_TEST = PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_RESULTS=$(SUITES_OUT)/results PERFRUN_K6=$(BIN)/k6 \
-	$(GO) test -tags cluster -count=1 -v -timeout $(1) ./suites -ginkgo.v -ginkgo.label-filter='$(2)' \
+	$(GO) test -tags cluster -count=1 -v -timeout $(1) ./suites -ginkgo.v -ginkgo.timeout=$(1) -ginkgo.label-filter='$(2)' \
 	-ginkgo.junit-report=$(SUITES_OUT)/$(3).junit.xml -ginkgo.json-report=$(SUITES_OUT)/$(3).json
 .PHONY: test-suites verdict-accuracy nightly nightly-local
 test-suites: build k6 cluster-tools
