@@ -72,7 +72,7 @@ func TestResolve(t *testing.T) {
 		{scenario.Assertion{Name: "q", Query: "up{namespace=\"{{.namespace}}\"}", Op: "==", Bound: ptr(1.0)}, KindQuery, "==", 1,
 			`up{namespace="perfrun-x"}`},
 		{scenario.Assertion{Name: "t", Throughput: &scenario.Throughput{Floor: 100, Selector: `x{a="b"}`}}, KindThroughput, ">=", 100,
-			`sum(increase(x{a="b"}[80s] @ 1800000080)) / 60`},
+			`sum(increase(x{a="b"}[60s] @ 1800000060)) / 60`},
 		{scenario.Assertion{Name: "e", EvenDistribution: &scenario.EvenDistribution{Max: 1.5}}, KindEvenDistribution, "<=", 1.5,
 			`max(sum by (pod) (increase(perfrun_controller_reconciles_total{namespace="perfrun-x"}[60s] @ 1800000060))) / avg(sum by (pod) (increase(perfrun_controller_reconciles_total{namespace="perfrun-x"}[60s] @ 1800000060)))`},
 		{scenario.Assertion{Name: "g", EvenDistribution: &scenario.EvenDistribution{Max: 2, Metric: "held", Gauge: true, By: "instance"}}, KindEvenDistribution, "<=", 2,
