@@ -61,7 +61,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestResolve(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
-	w := scenario.Window{Start: start, End: start.Add(60 * time.Second), Drained: start.Add(70 * time.Second), Settled: start.Add(80 * time.Second), Namespace: "perfrun-x",
+	w := scenario.Window{Start: start, End: start.Add(60 * time.Second), Drained: start.Add(70 * time.Second), Namespace: "perfrun-x",
 		Chaos: map[string]scenario.ActionWindow{"kill": {Start: start.Add(20 * time.Second)}}}
 	cases := []struct {
 		a         scenario.Assertion

@@ -100,9 +100,7 @@ type runState struct {
 	p    *Progress
 	dir  string
 	ns   string
-	// settled is when the drain's settle pause ended (the window's Settled).
-	settled time.Time
-	res     *result.Run
+	res  *result.Run
 
 	kube      kubernetes.Interface
 	dc        *deploy.Client
@@ -425,12 +423,11 @@ func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
 	if d.Query == "" {
 		r.res.Drained = time.Now()
 	}
-	r.settled = time.Now()
 	return nil
 }
 
 func (r *runState) window() scenario.Window {
-	return scenario.Window{Start: r.res.LoadStart, End: r.res.LoadEnd, Drained: r.res.Drained, Settled: r.settled, Namespace: r.ns,
+	return scenario.Window{Start: r.res.LoadStart, End: r.res.LoadEnd, Drained: r.res.Drained, Namespace: r.ns,
 		TestID: r.res.TestID, Chaos: chaos.Windows(r.res.Chaos)}
 }
 

@@ -14,10 +14,7 @@ type Window struct {
 	Start, End time.Time
 	// Drained is when the system finished its queued work after the load
 	// (End when there was no drain).
-	Drained time.Time
-	// Settled is when the drain's settle pause ended: every series has been
-	// scraped after the load by then (Drained when not set).
-	Settled   time.Time
+	Drained   time.Time
 	Namespace string
 	TestID    string
 	Chaos     map[string]ActionWindow
@@ -51,16 +48,10 @@ func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 //	.chaos.NAME.offset     its start minus .start
 //	.drained               unix seconds when the drain ended (≥ .end)
 //	.chaos.NAME.untilDrained  its start to .drained
-//	.settled               unix seconds after the settle pause (≥ .drained)
-//	.untilSettled          start to .settled as a PromQL duration
 func (w Window) Data() map[string]any {
 	drained := w.Drained
 	if drained.Before(w.End) {
 		drained = w.End
-	}
-	settled := w.Settled
-	if settled.Before(drained) {
-		settled = drained
 	}
 	chaos := map[string]any{}
 	for name, a := range w.Chaos {
@@ -78,16 +69,14 @@ func (w Window) Data() map[string]any {
 		}
 	}
 	return map[string]any{
-		"start":        unix(w.Start),
-		"end":          unix(w.End),
-		"drained":      unix(drained),
-		"settled":      unix(settled),
-		"untilSettled": PromDuration(settled.Sub(w.Start)),
-		"duration":     PromDuration(w.End.Sub(w.Start)),
-		"seconds":      strconv.FormatFloat(w.End.Sub(w.Start).Seconds(), 'f', -1, 64),
-		"namespace":    w.Namespace,
-		"testid":       w.TestID,
-		"chaos":        chaos,
+		"start":     unix(w.Start),
+		"end":       unix(w.End),
+		"drained":   unix(drained),
+		"duration":  PromDuration(w.End.Sub(w.Start)),
+		"seconds":   strconv.FormatFloat(w.End.Sub(w.Start).Seconds(), 'f', -1, 64),
+		"namespace": w.Namespace,
+		"testid":    w.TestID,
+		"chaos":     chaos,
 	}
 }
 
