@@ -49,6 +49,10 @@ func (c *Client) endpointsBehind(ctx context.Context, ns string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
+	eps, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, s := range svcs.Items {
 		if len(s.Spec.Selector) == 0 {
@@ -61,13 +65,10 @@ func (c *Client) endpointsBehind(ctx context.Context, ns string) ([]string, erro
 				want[p.Name] = true
 			}
 		}
-		eps, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-			LabelSelector: discoveryv1.LabelServiceName + "=" + s.Name,
-		})
-		if err != nil {
-			return nil, err
-		}
 		for _, sl := range eps.Items {
+			if sl.Labels[discoveryv1.LabelServiceName] != s.Name {
+				continue
+			}
 			for _, ep := range sl.Endpoints {
 				if ep.TargetRef != nil && ep.Conditions.Ready != nil && *ep.Conditions.Ready {
 					delete(want, ep.TargetRef.Name)
