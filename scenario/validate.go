@@ -181,12 +181,10 @@ func (v *validator) component(p string, c Component) {
 		}
 	}
 	if r := c.Resources; r != nil {
-		v.quantities(p+".resources.requests", r.Requests)
-		v.quantities(p+".resources.limits", r.Limits)
-		for _, name := range sortedKeys(r.Requests) {
-			req, err1 := resource.ParseQuantity(r.Requests[name])
-			lim, err2 := resource.ParseQuantity(r.Limits[name])
-			if err1 == nil && err2 == nil && r.Limits[name] != "" && req.Cmp(lim) > 0 {
+		reqs := v.quantities(p+".resources.requests", r.Requests)
+		lims := v.quantities(p+".resources.limits", r.Limits)
+		for _, name := range sortedKeys(reqs) {
+			if lim, ok := lims[name]; ok && lim.Cmp(reqs[name]) < 0 {
 				v.add(p+".resources.requests."+name, "%s is above the limit %s (Kubernetes refuses the pod)", r.Requests[name], r.Limits[name])
 			}
 		}
@@ -196,7 +194,9 @@ func (v *validator) component(p string, c Component) {
 // resourceNames are the container resources a scenario may set.
 var resourceNames = []string{"cpu", "memory", "ephemeral-storage"}
 
-func (v *validator) quantities(p string, m map[string]string) {
+// quantities checks each named quantity and returns the valid ones, parsed.
+func (v *validator) quantities(p string, m map[string]string) map[string]resource.Quantity {
+	ok := map[string]resource.Quantity{}
 	for _, name := range sortedKeys(m) {
 		if !slices.Contains(resourceNames, name) {
 			v.add(p+"."+name, "unknown resource (one of %s)", strings.Join(resourceNames, ", "))
@@ -209,8 +209,11 @@ func (v *validator) quantities(p string, m map[string]string) {
 		}
 		if q.Sign() <= 0 {
 			v.add(p+"."+name, "must be > 0, got %s", m[name])
+			continue
 		}
+		ok[name] = q
 	}
+	return ok
 }
 
 func (v *validator) system(sys *System) {
