@@ -42,12 +42,14 @@ func TestAgainstRealPrometheus(t *testing.T) {
 	// 30/s on a and 10/s on b: max/mean = 30/20 = 1.5.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	load, stop := context.WithCancel(ctx)
+	defer stop()
 	go func() {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-load.Done():
 				return
 			case <-tick.C:
 				reqs.WithLabelValues("ns", "a", "authrep", "2xx").Add(100)
@@ -77,8 +79,9 @@ func TestAgainstRealPrometheus(t *testing.T) {
 	}
 	start := time.Now()
 	time.Sleep(8 * time.Second)
+	stop() // the load ends with the window, as a run's does
 	end := time.Now()
-	time.Sleep(1500 * time.Millisecond) // the last scrape of the window
+	time.Sleep(1500 * time.Millisecond) // a scrape after the window
 
 	e := &Evaluator{Q: prom}
 	w := scenario.Window{Start: start, End: end, Namespace: "ns"}
@@ -118,9 +121,11 @@ func TestAgainstRealPrometheus(t *testing.T) {
 			t.Errorf("%s: no series recorded", name)
 		}
 	}
-	// increase() extrapolates over a window of a few scrapes: ±20%.
-	within("throughput", 1200, 1800, Pass)
-	within("throughput-too-high", 1200, 1800, Fail)
+	// Throughput is counted from raw samples: 1500/s within the ticker's
+	// granularity (one tick of 150 in 6s) and its lag on a busy machine.
+	// PromQL's increase() over the same few scrapes read within ±20%.
+	within("throughput", 1400, 1560, Pass)
+	within("throughput-too-high", 1400, 1560, Fail)
 	within("even", 1.35, 1.65, Pass)
 	within("uneven", 1.35, 1.65, Fail)
 	within("errors-range", 60, 140, Pass)
