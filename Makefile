@@ -6,6 +6,7 @@ BIN := $(CURDIR)/bin
 TOOLS := $(BIN)/tools
 STATICCHECK_VERSION := v0.8.2
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+ACTIONLINT_VERSION := v1.7.12
 
 # The reference system's programs and the CLI.
 PROGRAMS := listener worker controller migrate
@@ -29,6 +30,7 @@ test: build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-report
 	$(MAKE) test-dashboards
+	$(MAKE) test-workflows
 	$(MAKE) test-k6
 	$(MAKE) fuzz FUZZTIME=20s
 	$(MAKE) test-suites
@@ -110,6 +112,16 @@ fuzz:
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(TOOLS)/actionlint:
+	GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+# test-workflows: the nightly workflow cannot run here (no Docker, no kind),
+# so at least its syntax, expressions, action inputs and job graph are
+# checked by actionlint.
+.PHONY: test-workflows
+test-workflows: $(TOOLS)/actionlint
+	$(TOOLS)/actionlint -no-color .github/workflows/*.yml
 
 $(TOOLS)/benchstat:
 	GOBIN=$(TOOLS) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)

@@ -9,6 +9,8 @@ command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v wrk >/dev/null || need+=(wrk)
 # prometheus: the assertions' integration tests evaluate PromQL on a real one.
 command -v prometheus >/dev/null || need+=(prometheus)
+# shellcheck: actionlint (make test-workflows) checks the workflows' run: steps with it.
+command -v shellcheck >/dev/null || need+=(shellcheck)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) != 0 ]]; then
