@@ -7,6 +7,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -208,10 +210,9 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 // WaitReady waits until every named workload is rolled out with all its
 // replicas Ready. On timeout the error names every one that is not.
 func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		var waiting []string
+	var waiting []string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		waiting = waiting[:0]
 		for _, n := range names {
 			// An error (the API server restarting, a workload not created
 			// yet) is waited through like not-ready, until the timeout.
@@ -223,19 +224,19 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 				waiting = append(waiting, why)
 			}
 		}
-		if len(waiting) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			msg := fmt.Sprintf("not ready after %s: %s", timeout, strings.Join(waiting, "; "))
-			if why := c.podProblems(context.Background(), ns); why != "" {
-				msg += "; pods: " + why
-			}
-			return errors.New(msg)
-		case <-time.After(time.Second):
-		}
+		return len(waiting) == 0, nil
+	})
+	if err == nil {
+		return nil
 	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for %s to be ready: %w", strings.Join(names, ", "), ctx.Err())
+	}
+	msg := fmt.Sprintf("not ready after %s: %s", timeout, strings.Join(waiting, "; "))
+	if why := c.podProblems(context.Background(), ns); why != "" {
+		msg += "; pods: " + why
+	}
+	return errors.New(msg)
 }
 
 // podProblems says why pods are not ready (CrashLoopBackOff with the last
@@ -283,41 +284,35 @@ func (c *Client) podProblems(ctx context.Context, ns string) string {
 // namespace controller would otherwise wait out each pod's grace (a worker
 // finishing jobs against a Redis already gone takes all of its 30 s).
 func (c *Client) DeleteNamespace(ctx context.Context, ns string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	grace := int64(0)
 	// Retried until the timeout: a teardown must outlast an API server
 	// that restarts under it, or the run's namespace is left behind.
 	deleted, last := false, error(nil)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		if !deleted {
 			err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 			switch {
 			case apierrors.IsNotFound(err):
-				return nil
-			case err == nil:
-				deleted = true
-				// Best effort: the namespace goes either way.
-				_ = c.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, metav1.ListOptions{})
-			default:
+				return true, nil
+			case err != nil:
 				last = err
+				return false, nil
 			}
+			deleted = true
+			// Best effort: the namespace goes either way.
+			_ = c.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, metav1.ListOptions{})
 		}
-		if deleted {
-			_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if !deleted {
-				return fmt.Errorf("deleting namespace %s: %w", ns, last)
-			}
-			return fmt.Errorf("namespace %s still terminating after %s", ns, timeout)
-		case <-time.After(time.Second):
-		}
+		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		last = err
+		return apierrors.IsNotFound(err), nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case !deleted:
+		return fmt.Errorf("deleting namespace %s: %w", ns, cmp.Or(last, err))
+	default:
+		return fmt.Errorf("namespace %s still terminating after %s", ns, timeout)
 	}
 }
 

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // WaitEndpoints waits (bounded) until every Service of ns with a selector
@@ -20,21 +22,19 @@ import (
 // (measured: a load started 2 s after the pods were Ready got "connection
 // refused" from the listener's ClusterIP).
 func (c *Client) WaitEndpoints(ctx context.Context, ns string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		waiting, err := c.endpointsBehind(ctx, ns)
-		if err == nil && len(waiting) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return fmt.Errorf("services' endpoints after %s: %w", timeout, err)
-			}
-			return fmt.Errorf("services' endpoints not ready after %s: %s", timeout, strings.Join(waiting, "; "))
-		case <-time.After(250 * time.Millisecond):
-		}
+	var waiting []string
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		waiting, last = c.endpointsBehind(ctx, ns)
+		return last == nil && len(waiting) == 0, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case last != nil:
+		return fmt.Errorf("services' endpoints after %s: %w", timeout, last)
+	default:
+		return fmt.Errorf("services' endpoints not ready after %s: %s", timeout, strings.Join(waiting, "; "))
 	}
 }
 
@@ -95,22 +95,20 @@ func podReady(p *corev1.Pod) bool {
 // closes it: a Service's endpoints listed is not yet kube-proxy's rules
 // written on this host. One attempt every 100 ms.
 func WaitDial(ctx context.Context, addr string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var d net.Dialer
 	var last error
-	for {
-		actx, acancel := context.WithTimeout(ctx, time.Second)
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		c, err := d.DialContext(actx, "tcp", addr)
-		acancel()
-		if err == nil {
-			return c.Close()
+		if err != nil {
+			last = err
+			return false, nil
 		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return true, c.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, cmp.Or(last, err))
 	}
+	return nil
 }
