@@ -159,22 +159,45 @@ type Querier interface {
 	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error)
 }
 
-// WaitZero polls query until it reads 0 (or has no series) or timeout
-// passes; it returns when it drained and whether it did.
-func WaitZero(ctx context.Context, q Querier, query string, timeout, poll time.Duration) (time.Time, bool, error) {
+// Drain says how a wait for a query to reach 0 ended.
+type Drain struct {
+	At      time.Time // when the wait ended
+	Zero    bool      // the query read 0 (or had no series)
+	Stalled bool      // the value stayed the same for the whole stall
+	Last    float64   // the last value read
+}
+
+// WaitZero polls query until it reads 0 (or has no series), its value has
+// not changed for stall (when stall > 0: nothing is draining it), or
+// timeout passes. A timeout or a stall is not an error: the caller evaluates
+// what the drain cost.
+func WaitZero(ctx context.Context, q Querier, query string, timeout, stall, poll time.Duration) (Drain, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var d Drain
+	var since time.Time // when the value last changed
 	for {
 		v, ok, err := Scalar(ctx, q, query, time.Now())
+		d.At = time.Now()
 		if err != nil && ctx.Err() == nil {
-			return time.Now(), false, err
+			return d, err
 		}
-		if err == nil && (!ok || v == 0) {
-			return time.Now(), true, nil
+		if err == nil {
+			if !ok || v == 0 {
+				d.Zero, d.Last = true, 0
+				return d, nil
+			}
+			if since.IsZero() || v != d.Last {
+				since, d.Last = d.At, v
+			}
+			if stall > 0 && d.At.Sub(since) >= stall {
+				d.Stalled = true
+				return d, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return time.Now(), false, nil
+			return d, nil
 		case <-time.After(poll):
 		}
 	}

@@ -74,13 +74,29 @@ func (s *seq) Query(context.Context, string, time.Time, ...v1.Option) (model.Val
 
 func TestWaitZero(t *testing.T) {
 	q := &seq{vals: []model.Value{model.Vector{{Value: 5}}, model.Vector{{Value: 2}}, &model.Scalar{Value: 0}}}
-	_, ok, err := WaitZero(context.Background(), q, "depth", time.Second, time.Millisecond)
-	if !ok || err != nil {
-		t.Errorf("drain: %v %v", ok, err)
+	d, err := WaitZero(context.Background(), q, "depth", time.Second, 0, time.Millisecond)
+	if !d.Zero || d.Stalled || err != nil {
+		t.Errorf("drain: %+v %v", d, err)
 	}
 	q = &seq{vals: []model.Value{model.Vector{{Value: 5}}}}
-	_, ok, err = WaitZero(context.Background(), q, "depth", 20*time.Millisecond, time.Millisecond)
-	if ok || err != nil {
-		t.Errorf("stuck queue must time out without error: %v %v", ok, err)
+	d, err = WaitZero(context.Background(), q, "depth", 20*time.Millisecond, 0, time.Millisecond)
+	if d.Zero || d.Stalled || d.Last != 5 || err != nil {
+		t.Errorf("stuck queue must time out without error: %+v %v", d, err)
+	}
+	// A value that keeps moving is not a stall, however long it takes.
+	moving := make([]model.Value, 0, 40)
+	for i := 40; i > 0; i-- {
+		moving = append(moving, model.Vector{{Value: model.SampleValue(i)}})
+	}
+	q = &seq{vals: append(moving, model.Vector{})}
+	d, err = WaitZero(context.Background(), q, "depth", 5*time.Second, 15*time.Millisecond, time.Millisecond)
+	if !d.Zero || d.Stalled || err != nil {
+		t.Errorf("moving queue must drain, not stall: %+v %v", d, err)
+	}
+	// A stuck value ends the wait after stall, well before the timeout.
+	q = &seq{vals: []model.Value{model.Vector{{Value: 9}}, model.Vector{{Value: 7}}}}
+	d, err = WaitZero(context.Background(), q, "depth", time.Minute, 20*time.Millisecond, time.Millisecond)
+	if !d.Stalled || d.Zero || d.Last != 7 || err != nil {
+		t.Errorf("stuck queue must stall: %+v %v", d, err)
 	}
 }

@@ -405,13 +405,16 @@ func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
 		if err != nil {
 			return err
 		}
-		at, ok, err := collectors.WaitZero(ctx, r.prom, q, d.Timeout.Duration, 2*time.Second)
+		w, err := collectors.WaitZero(ctx, r.prom, q, d.Timeout.Duration, d.Stall.Duration, 2*time.Second)
 		if err != nil {
 			return fmt.Errorf("drain query: %w", err)
 		}
-		r.res.Drained = at
-		if !ok {
-			r.p.Linef("drain: %s did not reach 0 within %s; evaluating anyway", q, d.Timeout)
+		r.res.Drained = w.At
+		switch {
+		case w.Stalled:
+			r.p.Linef("drain: %s stayed at %g for %s (nothing is draining it); evaluating anyway", q, w.Last, d.Stall)
+		case !w.Zero:
+			r.p.Linef("drain: %s did not reach 0 within %s (last %g); evaluating anyway", q, d.Timeout, w.Last)
 		}
 	}
 	// Let the last scrape see the final counters.

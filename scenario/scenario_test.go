@@ -147,6 +147,9 @@ func TestBadInputs(t *testing.T) {
 		{"noloss", "{service: svc, apps: 10}", "{apps: 0}", []string{"spec.assertions[4].noLoss.service: required", "spec.assertions[4].noLoss.apps: must be ≥ 1"}},
 		{"dup assertion", "name: even", "name: throughput", []string{`spec.assertions[2].name: duplicate assertion name "throughput"`}},
 		{"drain template", "{{.namespace}}", "{{.ns}}", []string{"spec.drain.query: expanding template"}},
+		{"drain stall", "{{.namespace}}\"})\n", "{{.namespace}}\"})\n    timeout: 30s\n    stall: 30s\n", []string{"spec.drain.stall: must be shorter than spec.drain.timeout (30s), got 30s"}},
+		{"drain stall negative", "{{.namespace}}\"})\n", "{{.namespace}}\"})\n    stall: -5s\n", []string{"spec.drain.stall"}},
+		{"drain stall without query", "    query: sum(apisonator_worker_queue_depth{namespace=\"{{.namespace}}\"})\n", "    stall: 5s\n", []string{"spec.drain.stall: needs spec.drain.query"}},
 		{"missing var", "${RATE:-100}", "${RATE}", []string{"RATE not set and without default"}},
 	}
 	for _, tc := range cases {

@@ -136,6 +136,11 @@ type Drain struct {
 	// Timeout bounds the wait; a drain that times out is recorded, not fatal:
 	// the assertions say what it cost.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Stall ends the wait early when the query's value has not moved for
+	// this long: nothing is draining the queue (jobs stranded in a format no
+	// worker reads), and waiting out the timeout would only cost time. 0
+	// waits the whole timeout.
+	Stall Duration `yaml:"stall,omitempty" json:"stall,omitempty"`
 	// Settle is a pause after the query reads 0 (or when there is no query),
 	// so that the last scrape sees the final counters.
 	Settle Duration `yaml:"settle,omitempty" json:"settle,omitempty"`

@@ -148,6 +148,14 @@ func Validate(s *Scenario) Errors {
 			v.add("spec.drain.query", "%v", err)
 		}
 	}
+	switch d := s.Spec.Drain; {
+	case d.Stall.Duration < 0:
+		v.add("spec.drain.stall", "must not be negative, got %s", d.Stall)
+	case d.Stall.Duration > 0 && d.Query == "":
+		v.add("spec.drain.stall", "needs spec.drain.query: it is how long the query's value may stay the same")
+	case d.Stall.Duration >= d.Timeout.Duration && d.Stall.Duration > 0:
+		v.add("spec.drain.stall", "must be shorter than spec.drain.timeout (%s), got %s", d.Timeout, d.Stall)
+	}
 	v.assertions(s, actions)
 	return v.errs
 }
