@@ -310,6 +310,23 @@ func TestProvisionIsIdempotentUpserts(t *testing.T) {
 	}
 }
 
+// Setup is not the measured load: a system slower than the client's call
+// timeout (a listener throttled to 20m CPU answered its first request after
+// more than 5 s) is still provisioned, so that the load can show it.
+func TestProvisionOutlastsTheCallTimeout(t *testing.T) {
+	f := &fakeSystem{}
+	var first sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first.Do(func() { time.Sleep(400 * time.Millisecond) })
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok', timeout: '50ms'});`, srv.URL))
+	if got := vu.run(t, `c.provision({plans: [{id: 'basic', limits: {hits: {minute: 1000}}}], applications: {count: 2}}).applications`); got != int64(2) {
+		t.Fatalf("provisioned %v applications, want 2", got)
+	}
+}
+
 func TestProvisionRejectsBadPeriod(t *testing.T) {
 	_, url := startFake(t)
 	vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'});`, url))

@@ -75,7 +75,7 @@ func (c *Client) createItem(ctx context.Context, key string) error {
 	if key == "" {
 		return errors.New("createItem: key: must not be empty")
 	}
-	return c.internal(ctx, "POST", "/internal/items/", map[string]any{"item": map[string]any{"key": key}})
+	return c.internal(ctx, c.timeout, "POST", "/internal/items/", map[string]any{"item": map[string]any{"key": key}})
 }
 
 // ReconcileItem creates an item and waits, bounded, until a controller
@@ -115,7 +115,7 @@ func (c *Client) waitItem(ctx context.Context, key string, w waitOptions) *ItemR
 	path := "/internal/items/" + url.PathEscape(key)
 	for {
 		var ans itemAnswer
-		status, _, err := c.internalJSON(ctx, "GET", path, nil, &ans)
+		status, _, err := c.internalJSON(ctx, c.timeout, "GET", path, nil, &ans)
 		switch {
 		case err != nil:
 			r.Error = err.Error()
