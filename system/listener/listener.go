@@ -44,6 +44,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			NativeHistogramBucketFactor: 1.1,
 		}, []string{"request_type"}),
 	}
+	// The successes of every call start at 0, so that a listener that never
+	// answered one shows 0 rather than no series: a throughput query must be
+	// able to tell "none served" from "not scraped".
+	for _, t := range []string{"authrep", "authorize", "report"} {
+		m.ResponseCodes.WithLabelValues(t, "2xx")
+	}
 	reg.MustRegister(m.ResponseCodes, m.ResponseTimes)
 	return m
 }

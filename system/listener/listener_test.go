@@ -323,3 +323,31 @@ func TestLimitIsEnforcedOnceApplied(t *testing.T) {
 		t.Errorf("hits (parent of search) = %d, want 5", got)
 	}
 }
+
+// A listener that never answered a call still exposes its successes as 0,
+// so that a throughput query reads 0, not "no samples".
+func TestSuccessesStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	listener.NewMetrics(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, mf := range mfs {
+		if mf.GetName() != "apisonator_listener_response_codes" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got = append(got, fmt.Sprintf("%v=%g", m.GetLabel(), m.GetCounter().GetValue()))
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("response-code series before any call: %v, want authrep, authorize and report 2xx at 0", got)
+	}
+	for _, g := range got {
+		if !strings.HasSuffix(g, "=0") || !strings.Contains(g, `value:"2xx"`) {
+			t.Errorf("series %s, want a 2xx at 0", g)
+		}
+	}
+}
