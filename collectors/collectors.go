@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // K6Summary is k6's --summary-export file.
@@ -172,33 +173,27 @@ type Drain struct {
 // timeout passes. A timeout or a stall is not an error: the caller evaluates
 // what the drain cost.
 func WaitZero(ctx context.Context, q Querier, query string, timeout, stall, poll time.Duration) (Drain, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var d Drain
 	var since time.Time // when the value last changed
-	for {
+	err := wait.PollUntilContextTimeout(ctx, poll, timeout, true, func(ctx context.Context) (bool, error) {
 		v, ok, err := Scalar(ctx, q, query, time.Now())
 		d.At = time.Now()
-		if err != nil && ctx.Err() == nil {
-			return d, err
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return false, err
+		case err != nil:
+			return false, nil // the timeout ended this query
+		case !ok || v == 0:
+			d.Zero, d.Last = true, 0
+			return true, nil
+		case since.IsZero() || v != d.Last:
+			since, d.Last = d.At, v
 		}
-		if err == nil {
-			if !ok || v == 0 {
-				d.Zero, d.Last = true, 0
-				return d, nil
-			}
-			if since.IsZero() || v != d.Last {
-				since, d.Last = d.At, v
-			}
-			if stall > 0 && d.At.Sub(since) >= stall {
-				d.Stalled = true
-				return d, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return d, nil
-		case <-time.After(poll):
-		}
+		d.Stalled = stall > 0 && d.At.Sub(since) >= stall
+		return d.Stalled, nil
+	})
+	if err != nil && !wait.Interrupted(err) {
+		return d, err
 	}
+	return d, nil
 }
