@@ -163,7 +163,7 @@ func (c *Client) Provision(specV sobek.Value) (*ProvisionResult, error) {
 }
 
 func (c *Client) provision(ctx context.Context, spec ProvisionSpec) (*ProvisionResult, error) {
-	setup := max(c.timeout, setupCallTimeout)
+	setup := c.setupTimeout()
 	svc := url.PathEscape(spec.Service.ID)
 	var parent any
 	service := map[string]any{"id": spec.Service.ID, "state": "active", "backend_version": spec.Service.BackendVersion,
@@ -248,7 +248,7 @@ func (c *Client) provisionApps(ctx context.Context, svc string, a AppsSpec, plan
 }
 
 func (c *Client) provisionApp(ctx context.Context, svc string, a AppsSpec, planName string, i int) error {
-	setup := max(c.timeout, setupCallTimeout)
+	setup := c.setupTimeout()
 	id := a.IDPrefix + strconv.Itoa(i)
 	appPath := "/internal/services/" + url.PathEscape(svc) + "/applications/" + url.PathEscape(id)
 	body := map[string]any{"application": map[string]any{"service_id": svc, "id": id, "state": "active", "plan_id": a.Plan, "plan_name": planName}}
@@ -281,6 +281,9 @@ func (c *Client) internal(ctx context.Context, timeout time.Duration, method, pa
 // provisioned so that the load can show how slow it is. k6's setupTimeout
 // (60 s by default) still bounds the whole of setup.
 const setupCallTimeout = 30 * time.Second
+
+// setupTimeout bounds one internal API call of provision().
+func (c *Client) setupTimeout() time.Duration { return max(c.timeout, setupCallTimeout) }
 
 // internalJSON is internal that also decodes the answer into out, and
 // returns the status; a 404 is returned as a status, not an error, when
