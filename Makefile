@@ -152,6 +152,10 @@ SUITES_OUT ?= $(BIN)/suites
 KIND_VERSION ?= v0.33.0
 CHAOS_MESH_VERSION ?= 2.7.2
 N ?= 3
+# PROPERTY narrows verdict-accuracy to one property's pair (a label:
+# throughput, distribution, disruption, upgrade, no-loss).
+PROPERTY ?=
+ACCURACY_FILTER = nightly && !smoke$(if $(PROPERTY), && $(PROPERTY))
 # Ginkgo's own suite timeout (1 h by default) is set to go test's: a
 # verdict-accuracy run of every pair five times takes longer.
 SUITES_GO_TEST = PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_RESULTS=$(SUITES_OUT)/results PERFRUN_K6=$(BIN)/k6 \
@@ -162,9 +166,15 @@ test-suites: build k6 cluster-tools
 	@mkdir -p $(SUITES_OUT)
 	$(call SUITES_GO_TEST,40m,smoke || ci,ci)
 
-verdict-accuracy: build k6 cluster-tools
+PROPERTIES = throughput distribution disruption upgrade no-loss
+.PHONY: check-property
+check-property:
+	@if [ -n "$(PROPERTY)" ] && ! echo " $(PROPERTIES) " | grep -q " $(PROPERTY) "; then \
+		echo "PROPERTY=$(PROPERTY): want one of: $(PROPERTIES)" >&2; exit 2; fi
+
+verdict-accuracy: check-property build k6 cluster-tools
 	@mkdir -p $(SUITES_OUT)
-	PERFRUN_RUNS=$(N) $(call SUITES_GO_TEST,300m,nightly && !smoke,accuracy); status=$$?; \
+	PERFRUN_RUNS=$(N) $(call SUITES_GO_TEST,300m,$(ACCURACY_FILTER),accuracy); status=$$?; \
 	$(GO) run ./suites/cmd/accuracy $(SUITES_OUT)/accuracy.json && exit $$status
 
 $(TOOLS)/kind:
