@@ -29,6 +29,12 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 {{range .Steps}}<tr><td></td><td>↳ {{.Name}}</td><td></td><td>{{offset $o .Start}}</td><td>{{secs .Start .End}}</td><td></td><td>{{.Error}}</td></tr>{{end}}
 {{end}}</table>{{else}}<p class="note">no chaos events</p>{{end}}{{end}}
 
+{{define "restarts"}}{{if .Restarts}}<h2>Container restarts</h2>
+<p class="note">containers that restarted during the run (a liveness probe or the OOM killer); their previous logs are in pod-logs/.</p>
+<table><tr><th>pod</th><th>container</th><th>restarts</th><th>last reason</th><th>exit code</th></tr>
+{{range .Restarts}}<tr><td>{{.Pod}}</td><td>{{.Container}}</td><td class="num">{{.Count}}</td><td>{{.Reason}}</td><td class="num">{{.ExitCode}}</td></tr>{{end}}
+</table>{{end}}{{end}}
+
 {{define "runmeta"}}<div class="meta">run {{.Run.RunID}} · started {{time .Run.Started}} · took {{.Duration}}{{with .Run.Provider}} · provider {{.}}{{end}}{{with .Run.Namespace}} · namespace {{.}}{{end}}{{with .Run.TestID}} · testid {{.}}{{end}}</div>
 {{if .Versions}}<div class="meta">{{range .Versions}}{{index . 0}} {{index . 1}} · {{end}}</div>{{end}}
 {{with .Run.Error}}<p class="fail" style="padding:6px">harness error: {{.}}</p>{{end}}{{end}}
@@ -41,6 +47,7 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 {{template "assertions" .Run}}
 <h2>Chaos timeline</h2>
 {{template "chaos" .Run}}
+{{template "restarts" .Run}}
 <h2>Plots</h2>
 <p class="note">time is from the load's start; red marks are chaos events, grey bands their steps and the drain.</p>
 {{range .Plots}}<div class="figure"><h3>{{.Title}}</h3>{{with .Note}}<p class="note">{{.}}</p>{{end}}{{.SVG}}</div>

@@ -55,6 +55,7 @@ func synthetic(scale float64) *result.Run {
 			{Name: "upgrade", Kind: "upgrade", Planned: 70 * time.Second, Start: up, End: up.Add(30 * time.Second),
 				Steps: []chaos.Step{{Name: "migration", Start: up.Add(5 * time.Second), End: up.Add(15 * time.Second)}}},
 		},
+		Restarts: []result.Restart{{Pod: "listener-7f9c-abcde", Container: "listener", Count: 2, Reason: "OOMKilled", ExitCode: 137}},
 		Assertions: []assertions.Result{
 			assertions.Check("throughput", assertions.KindThroughput, "successful requests per second ≥ 800", ">=", 950*scale, 800),
 			assertions.Check("spread", assertions.KindEvenDistribution, "max/mean of reconciles per pod ≤ 1.2", "<=", 1.1, 1.2),
@@ -120,13 +121,22 @@ func TestRenderIsSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect"} {
+	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "OOMKilled"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
 	if strings.Index(page, "<h2>Verdict</h2>") > strings.Index(page, "<h2>Plots</h2>") {
 		t.Error("the verdict table does not come first")
+	}
+	var quiet bytes.Buffer
+	calm := synthetic(1)
+	calm.Restarts = nil
+	if err := Render(&quiet, calm); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(quiet.String(), "Container restarts") {
+		t.Error("a run with no restarts shows a restarts section")
 	}
 	if n := strings.Count(page, "<svg"); n < 7 {
 		t.Errorf("%d plots, want ≥ 7", n)

@@ -61,7 +61,10 @@ type Run struct {
 	LoadEnd   time.Time `json:"loadEnd,omitzero"`
 	Drained   time.Time `json:"drained,omitzero"`
 
-	Chaos      []chaos.Event       `json:"chaos,omitempty"`
+	Chaos []chaos.Event `json:"chaos,omitempty"`
+	// Restarts are the containers in the run's namespace that restarted;
+	// their previous logs are in pod-logs/.
+	Restarts   []Restart           `json:"restarts,omitempty"`
 	Assertions []assertions.Result `json:"assertions"`
 	Verdict    string              `json:"verdict"`
 	// Error is the harness error that ended or spoiled the run.
@@ -81,6 +84,18 @@ type Timeseries struct {
 	Unit   string              `json:"unit,omitempty"`
 	Series []assertions.Series `json:"series"`
 	Error  string              `json:"error,omitempty"`
+}
+
+// Restart is a container that restarted during the run. A verdict alone
+// does not tell a pod that served slowly from one its liveness probe or the
+// OOM killer took down; this does.
+type Restart struct {
+	Pod       string `json:"pod"`
+	Container string `json:"container"`
+	Count     int32  `json:"count"`
+	// Reason and ExitCode of the last termination (Error, OOMKilled, ...).
+	Reason   string `json:"reason,omitempty"`
+	ExitCode int32  `json:"exitCode,omitempty"`
 }
 
 // Step is one step of the run with its timing.

@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -537,22 +538,43 @@ func (r *runState) tearDown() {
 	_ = r.step("teardown", func() error { return r.dc.DeleteNamespace(ctx, r.ns, timeout) })
 }
 
-// savePodLogs keeps the previous logs of pods that restarted.
+// savePodLogs records the containers that restarted and keeps their
+// previous logs.
 func (r *runState) savePodLogs(ctx context.Context) {
 	pods, err := r.dc.RestartedPods(ctx, r.ns)
 	if err != nil || len(pods) == 0 {
 		return
 	}
+	r.res.Restarts = restartsOf(pods)
+	for _, rs := range r.res.Restarts {
+		r.p.Linef("%s/%s restarted %d× (last: %s, exit %d); its previous log is in %s/", rs.Pod, rs.Container, rs.Count, cmp.Or(rs.Reason, "unknown"), rs.ExitCode, result.PodLogsDir)
+	}
 	dir := filepath.Join(r.dir, result.PodLogsDir)
 	_ = os.MkdirAll(dir, 0o755)
-	for _, p := range pods {
-		for _, c := range p.Spec.Containers {
-			b, err := r.kube.CoreV1().Pods(r.ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, Previous: true}).DoRaw(ctx)
-			if err == nil {
-				_ = os.WriteFile(filepath.Join(dir, p.Name+"_"+c.Name+".log"), b, 0o644)
-			}
+	for _, rs := range r.res.Restarts {
+		b, err := r.kube.CoreV1().Pods(r.ns).GetLogs(rs.Pod, &corev1.PodLogOptions{Container: rs.Container, Previous: true}).DoRaw(ctx)
+		if err == nil {
+			_ = os.WriteFile(filepath.Join(dir, rs.Pod+"_"+rs.Container+".log"), b, 0o644)
 		}
 	}
+}
+
+// restartsOf lists the containers of pods that restarted, in pod order.
+func restartsOf(pods []corev1.Pod) []result.Restart {
+	var out []result.Restart
+	for _, p := range pods {
+		for _, st := range p.Status.ContainerStatuses {
+			if st.RestartCount == 0 {
+				continue
+			}
+			rs := result.Restart{Pod: p.Name, Container: st.Name, Count: st.RestartCount}
+			if t := st.LastTerminationState.Terminated; t != nil {
+				rs.Reason, rs.ExitCode = t.Reason, t.ExitCode
+			}
+			out = append(out, rs)
+		}
+	}
+	return out
 }
 
 // finish decides the verdict and writes the result folder.
