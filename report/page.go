@@ -31,8 +31,8 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 
 {{define "restarts"}}{{if .Restarts}}<h2>Container restarts</h2>
 <p class="note">containers that restarted during the run (a liveness probe or the OOM killer); their previous logs are in pod-logs/.</p>
-<table><tr><th>pod</th><th>container</th><th>restarts</th><th>last reason</th><th>exit code</th></tr>
-{{range .Restarts}}<tr><td>{{.Pod}}</td><td>{{.Container}}</td><td class="num">{{.Count}}</td><td>{{.Reason}}</td><td class="num">{{.ExitCode}}</td></tr>{{end}}
+<table><tr><th>pod</th><th>container</th><th>restarts</th><th>last reason</th><th>exit code</th><th>cause</th></tr>
+{{range .Restarts}}<tr><td>{{.Pod}}</td><td>{{.Container}}</td><td class="num">{{.Count}}</td><td>{{.Reason}}</td><td class="num">{{.ExitCode}}</td><td>{{.Cause}}</td></tr>{{end}}
 </table>{{end}}{{end}}
 
 {{define "runmeta"}}<div class="meta">run {{.Run.RunID}} · started {{time .Run.Started}} · took {{.Duration}}{{with .Run.Provider}} · provider {{.}}{{end}}{{with .Run.Namespace}} · namespace {{.}}{{end}}{{with .Run.TestID}} · testid {{.}}{{end}}</div>

@@ -55,7 +55,7 @@ func synthetic(scale float64) *result.Run {
 			{Name: "upgrade", Kind: "upgrade", Planned: 70 * time.Second, Start: up, End: up.Add(30 * time.Second),
 				Steps: []chaos.Step{{Name: "migration", Start: up.Add(5 * time.Second), End: up.Add(15 * time.Second)}}},
 		},
-		Restarts: []result.Restart{{Pod: "listener-7f9c-abcde", Container: "listener", Count: 2, Reason: "OOMKilled", ExitCode: 137}},
+		Restarts: []result.Restart{{Pod: "listener-7f9c-abcde", Container: "listener", Count: 2, Reason: "Completed", Cause: "Container listener failed liveness probe, will be restarted"}},
 		Assertions: []assertions.Result{
 			assertions.Check("throughput", assertions.KindThroughput, "successful requests per second ≥ 800", ">=", 950*scale, 800),
 			assertions.Check("spread", assertions.KindEvenDistribution, "max/mean of reconciles per pod ≤ 1.2", "<=", 1.1, 1.2),
@@ -121,7 +121,7 @@ func TestRenderIsSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "OOMKilled"} {
+	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "failed liveness probe"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}

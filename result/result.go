@@ -94,8 +94,14 @@ type Restart struct {
 	Container string `json:"container"`
 	Count     int32  `json:"count"`
 	// Reason and ExitCode of the last termination (Error, OOMKilled, ...).
+	// A container killed for a failed liveness probe that shuts down
+	// cleanly reads Completed, exit 0: Cause says why it was killed.
 	Reason   string `json:"reason,omitempty"`
 	ExitCode int32  `json:"exitCode,omitempty"`
+	// Cause is the kubelet's last Killing event for the container, when
+	// the cluster still holds it ("Container listener failed liveness
+	// probe, will be restarted").
+	Cause string `json:"cause,omitempty"`
 }
 
 // Step is one step of the run with its timing.

@@ -545,9 +545,15 @@ func (r *runState) savePodLogs(ctx context.Context) {
 	if err != nil || len(pods) == 0 {
 		return
 	}
-	r.res.Restarts = restartsOf(pods)
+	// Best effort: without the events a restart is still recorded.
+	var events []corev1.Event
+	if list, err := r.kube.CoreV1().Events(r.ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=Killing"}); err == nil {
+		events = list.Items
+	}
+	r.res.Restarts = restartsOf(pods, events)
 	for _, rs := range r.res.Restarts {
-		r.p.Linef("%s/%s restarted %d× (last: %s, exit %d); its previous log is in %s/", rs.Pod, rs.Container, rs.Count, cmp.Or(rs.Reason, "unknown"), rs.ExitCode, result.PodLogsDir)
+		r.p.Linef("%s/%s restarted %d× (%slast exit: %s, %d); its previous log is in %s/", rs.Pod, rs.Container, rs.Count,
+			cmp.Or(rs.Cause+"; ", ""), cmp.Or(rs.Reason, "unknown"), rs.ExitCode, result.PodLogsDir)
 	}
 	dir := filepath.Join(r.dir, result.PodLogsDir)
 	_ = os.MkdirAll(dir, 0o755)
@@ -559,8 +565,9 @@ func (r *runState) savePodLogs(ctx context.Context) {
 	}
 }
 
-// restartsOf lists the containers of pods that restarted, in pod order.
-func restartsOf(pods []corev1.Pod) []result.Restart {
+// restartsOf lists the containers of pods that restarted, in pod order,
+// each with the cause the kubelet gave in its newest Killing event.
+func restartsOf(pods []corev1.Pod, events []corev1.Event) []result.Restart {
 	var out []result.Restart
 	for _, p := range pods {
 		for _, st := range p.Status.ContainerStatuses {
@@ -571,10 +578,41 @@ func restartsOf(pods []corev1.Pod) []result.Restart {
 			if t := st.LastTerminationState.Terminated; t != nil {
 				rs.Reason, rs.ExitCode = t.Reason, t.ExitCode
 			}
+			rs.Cause = killCause(events, p.Name, st.Name)
 			out = append(out, rs)
 		}
 	}
 	return out
+}
+
+// killCause is the message of the newest Killing event for the pod's
+// container. The kubelet names the container in the event's field path.
+func killCause(events []corev1.Event, pod, container string) string {
+	var newest *corev1.Event
+	for i := range events {
+		e := &events[i]
+		if e.Reason != "Killing" || e.InvolvedObject.Name != pod || e.InvolvedObject.FieldPath != "spec.containers{"+container+"}" {
+			continue
+		}
+		if newest == nil || eventTime(e).After(eventTime(newest)) {
+			newest = e
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	return newest.Message
+}
+
+// eventTime is when an event last happened, whichever API wrote it.
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
 }
 
 // finish decides the verdict and writes the result folder.
