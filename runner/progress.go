@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
-
 	"github.com/perfrun/perfrun/assertions"
 	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/collectors"
@@ -97,13 +95,15 @@ func (p *Progress) Chaos(ev chaos.Event, done bool) {
 	p.emit(j, h)
 }
 
-// Live reports the load every 5s: elapsed and remaining time, request rate
-// and error count, from Prometheus. It returns a stop function.
-func (p *Progress) Live(ctx context.Context, prom v1.API, ns string, start time.Time, dur time.Duration) func() {
+// Live reports the load every 5s: elapsed and remaining time, then what
+// Prometheus has of both sides: k6's iterations and failed calls (remote
+// written, tagged with the run's testid) and the listener's answers and 5xx.
+// The two differ exactly when it matters: a listener restarted under the
+// load answers nothing and counts no 5xx while k6 counts every timeout and
+// refused connection. It returns a stop function.
+func (p *Progress) Live(ctx context.Context, prom collectors.Querier, ns, testid string, start time.Time, dur time.Duration) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	rateQ := fmt.Sprintf(`sum(rate(apisonator_listener_response_codes{namespace=%q}[15s]))`, ns)
-	errQ := fmt.Sprintf(`sum(increase(apisonator_listener_response_codes{namespace=%q,resp_code="5xx"}[%ds]))`, ns, int(dur.Seconds())+60)
 	go func() {
 		defer close(done)
 		t := time.NewTicker(5 * time.Second)
@@ -115,14 +115,55 @@ func (p *Progress) Live(ctx context.Context, prom v1.API, ns string, start time.
 			case <-t.C:
 			}
 			el := time.Since(start)
-			rate, _, _ := collectors.Scalar(ctx, prom, rateQ, time.Now())
-			errs, _, _ := collectors.Scalar(ctx, prom, errQ, time.Now())
-			rem := max(dur-el, 0)
-			p.emit(map[string]any{"event": "load", "elapsed": el.Seconds(), "remaining": rem.Seconds(), "rps": rate, "errors": errs},
-				fmt.Sprintf("  load %s elapsed, %s left: %.0f req/s, %.0f errors", el.Round(time.Second), rem.Round(time.Second), rate, errs))
+			l := sampleLoad(ctx, prom, ns, testid, dur, time.Now())
+			p.emit(l.event(el, max(dur-el, 0)), l.line(el, max(dur-el, 0)))
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// loadSample is one reading of the live load; a side with no series yet
+// has its ok false and is left out of the line.
+type loadSample struct {
+	k6Rate, k6Errors         float64
+	k6, listener             bool
+	listenerRate, listener5x float64
+}
+
+func sampleLoad(ctx context.Context, q collectors.Querier, ns, testid string, dur time.Duration, at time.Time) loadSample {
+	// Counts cover the whole load and some margin, whatever the elapsed time.
+	whole := int(dur.Seconds()) + 60
+	var s loadSample
+	s.k6Rate, s.k6, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(k6_iterations_total{testid=%q}[15s]))`, testid), at)
+	s.k6Errors, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(k6_backend_results_total{testid=%q,outcome="error"}[%ds]))`, testid, whole), at)
+	s.listenerRate, s.listener, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(apisonator_listener_response_codes{namespace=%q}[15s]))`, ns), at)
+	s.listener5x, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(apisonator_listener_response_codes{namespace=%q,resp_code="5xx"}[%ds]))`, ns, whole), at)
+	return s
+}
+
+func (s loadSample) event(el, rem time.Duration) map[string]any {
+	ev := map[string]any{"event": "load", "elapsed": el.Seconds(), "remaining": rem.Seconds()}
+	if s.k6 {
+		ev["k6IterationsPerSecond"], ev["k6Errors"] = s.k6Rate, s.k6Errors
+	}
+	if s.listener {
+		ev["rps"], ev["errors"] = s.listenerRate, s.listener5x
+	}
+	return ev
+}
+
+func (s loadSample) line(el, rem time.Duration) string {
+	var parts []string
+	if s.k6 {
+		parts = append(parts, fmt.Sprintf("k6 %.0f it/s, %.0f errors", s.k6Rate, s.k6Errors))
+	}
+	if s.listener {
+		parts = append(parts, fmt.Sprintf("listener %.0f answers/s, %.0f 5xx", s.listenerRate, s.listener5x))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no samples yet")
+	}
+	return fmt.Sprintf("  load %s elapsed, %s left: %s", el.Round(time.Second), rem.Round(time.Second), strings.Join(parts, " · "))
 }
 
 // Table prints every assertion with its value, bound and verdict.

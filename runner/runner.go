@@ -314,7 +314,7 @@ func (r *runState) load(ctx context.Context) error {
 	go func() {
 		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, start, r.s.Spec.Chaos, inj.Do, r.p.Chaos)
 	}()
-	stopLive := r.p.Live(ctx, r.prom, r.ns, start, l.Duration.Duration)
+	stopLive := r.p.Live(ctx, r.prom, r.ns, r.res.TestID, start, l.Duration.Duration)
 	werr := wait(ctx)
 	r.res.LoadEnd = time.Now()
 	stopLive()
