@@ -96,7 +96,8 @@ func (p *Progress) Chaos(ev chaos.Event, done bool) {
 }
 
 // Live reports the load every 5s: elapsed and remaining time, then what
-// Prometheus has of both sides: k6's iterations and failed calls (remote
+// Prometheus has of both sides: k6's iterations, failed calls and dropped
+// arrivals (remote
 // written, tagged with the run's testid) and the listener's answers and 5xx.
 // The two differ exactly when it matters: a listener restarted under the
 // load answers nothing and counts no 5xx while k6 counts every timeout and
@@ -126,6 +127,7 @@ func (p *Progress) Live(ctx context.Context, prom collectors.Querier, ns, testid
 // has its ok false and is left out of the line.
 type loadSample struct {
 	k6Rate, k6Errors         float64
+	k6Dropped                float64 // arrivals k6 had no VU for
 	k6, listener             bool
 	listenerRate, listener5x float64
 }
@@ -136,6 +138,7 @@ func sampleLoad(ctx context.Context, q collectors.Querier, ns, testid string, du
 	var s loadSample
 	s.k6Rate, s.k6, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(k6_iterations_total{testid=%q}[15s]))`, testid), at)
 	s.k6Errors, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(k6_backend_results_total{testid=%q,outcome="error"}[%ds]))`, testid, whole), at)
+	s.k6Dropped, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(k6_dropped_iterations_total{testid=%q}[%ds]))`, testid, whole), at)
 	s.listenerRate, s.listener, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(apisonator_listener_response_codes{namespace=%q}[15s]))`, ns), at)
 	s.listener5x, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(apisonator_listener_response_codes{namespace=%q,resp_code="5xx"}[%ds]))`, ns, whole), at)
 	return s
@@ -144,7 +147,7 @@ func sampleLoad(ctx context.Context, q collectors.Querier, ns, testid string, du
 func (s loadSample) event(el, rem time.Duration) map[string]any {
 	ev := map[string]any{"event": "load", "elapsed": el.Seconds(), "remaining": rem.Seconds()}
 	if s.k6 {
-		ev["k6IterationsPerSecond"], ev["k6Errors"] = s.k6Rate, s.k6Errors
+		ev["k6IterationsPerSecond"], ev["k6Errors"], ev["k6Dropped"] = s.k6Rate, s.k6Errors, s.k6Dropped
 	}
 	if s.listener {
 		ev["rps"], ev["errors"] = s.listenerRate, s.listener5x
@@ -155,7 +158,11 @@ func (s loadSample) event(el, rem time.Duration) map[string]any {
 func (s loadSample) line(el, rem time.Duration) string {
 	var parts []string
 	if s.k6 {
-		parts = append(parts, fmt.Sprintf("k6 %.0f it/s, %.0f errors", s.k6Rate, s.k6Errors))
+		k := fmt.Sprintf("k6 %.0f it/s, %.0f errors", s.k6Rate, s.k6Errors)
+		if s.k6Dropped > 0 {
+			k += fmt.Sprintf(", %.0f dropped", s.k6Dropped)
+		}
+		parts = append(parts, k)
 	}
 	if s.listener {
 		parts = append(parts, fmt.Sprintf("listener %.0f answers/s, %.0f 5xx", s.listenerRate, s.listener5x))

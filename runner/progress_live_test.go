@@ -36,8 +36,8 @@ func TestLoadLineShowsBothSides(t *testing.T) {
 			// The listener restarted: it answers nothing and counts no 5xx,
 			// k6 counts the failed calls.
 			name: "listener down under load",
-			q:    queries{"k6_iterations_total": 300, `k6_backend_results_total{testid="abcd",outcome="error"}`: 180, `apisonator_listener_response_codes{namespace="ns"}[`: 0, `resp_code="5xx"`: 0},
-			want: "k6 300 it/s, 180 errors · listener 0 answers/s, 0 5xx",
+			q:    queries{"k6_iterations_total": 300, `k6_backend_results_total{testid="abcd",outcome="error"}`: 180, "k6_dropped_iterations_total": 40, `apisonator_listener_response_codes{namespace="ns"}[`: 0, `resp_code="5xx"`: 0},
+			want: "k6 300 it/s, 180 errors, 40 dropped · listener 0 answers/s, 0 5xx",
 		},
 		{
 			name: "a controller scenario has no listener",
