@@ -315,22 +315,3 @@ func (c *Client) DeleteNamespace(ctx context.Context, ns string, timeout time.Du
 		return fmt.Errorf("namespace %s still terminating after %s", ns, timeout)
 	}
 }
-
-// RestartedPods are the pods in ns with a container restart, whose logs the
-// result keeps.
-func (c *Client) RestartedPods(ctx context.Context, ns string) ([]corev1.Pod, error) {
-	list, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		for _, s := range p.Status.ContainerStatuses {
-			if s.RestartCount > 0 {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	return out, nil
-}

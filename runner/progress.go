@@ -97,8 +97,8 @@ func (p *Progress) Chaos(ev chaos.Event, done bool) {
 
 // Live reports the load every 5s: elapsed and remaining time, then what
 // Prometheus has of both sides: k6's iterations, failed calls and dropped
-// arrivals (remote
-// written, tagged with the run's testid) and the listener's answers and 5xx.
+// arrivals (remote written, tagged with the run's testid) and the
+// listener's answers and 5xx.
 // The two differ exactly when it matters: a listener restarted under the
 // load answers nothing and counts no 5xx while k6 counts every timeout and
 // refused connection. It returns a stop function.
@@ -116,15 +116,16 @@ func (p *Progress) Live(ctx context.Context, prom collectors.Querier, ns, testid
 			case <-t.C:
 			}
 			el := time.Since(start)
+			rem := max(dur-el, 0)
 			l := sampleLoad(ctx, prom, ns, testid, dur, time.Now())
-			p.emit(l.event(el, max(dur-el, 0)), l.line(el, max(dur-el, 0)))
+			p.emit(l.event(el, rem), l.line(el, rem))
 		}
 	}()
 	return func() { cancel(); <-done }
 }
 
 // loadSample is one reading of the live load; a side with no series yet
-// has its ok false and is left out of the line.
+// (k6 or listener false) is left out of the line and the event.
 type loadSample struct {
 	k6Rate, k6Errors         float64
 	k6Dropped                float64 // arrivals k6 had no VU for

@@ -541,8 +541,8 @@ func (r *runState) tearDown() {
 // savePodLogs records the containers that restarted and keeps their
 // previous logs.
 func (r *runState) savePodLogs(ctx context.Context) {
-	pods, err := r.dc.RestartedPods(ctx, r.ns)
-	if err != nil || len(pods) == 0 {
+	pods, err := r.kube.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
 		return
 	}
 	// Best effort: without the events a restart is still recorded.
@@ -550,7 +550,10 @@ func (r *runState) savePodLogs(ctx context.Context) {
 	if list, err := r.kube.CoreV1().Events(r.ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=Killing"}); err == nil {
 		events = list.Items
 	}
-	r.res.Restarts = restartsOf(pods, events)
+	r.res.Restarts = restartsOf(pods.Items, events)
+	if len(r.res.Restarts) == 0 {
+		return
+	}
 	for _, rs := range r.res.Restarts {
 		r.p.Linef("%s/%s restarted %d× (%slast exit: %s, %d); its previous log is in %s/", rs.Pod, rs.Container, rs.Count,
 			cmp.Or(rs.Cause+"; ", ""), cmp.Or(rs.Reason, "unknown"), rs.ExitCode, result.PodLogsDir)

@@ -124,8 +124,7 @@ func (s *Server) SetReady(v bool) { s.readyState.Store(v) }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, c := range calls {
-		h := c.handler
-		mux.Handle(c.pattern, s.timed(c.name, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) }))
+		mux.Handle(c.pattern, s.timed(c.name, func(w http.ResponseWriter, r *http.Request) { c.handler(s, w, r) }))
 	}
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /available", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
