@@ -1,9 +1,10 @@
-// Package assertions turns a scenario's assertions into PromQL, evaluates
-// them against a Prometheus through client_golang's api/v1 after a run, and
-// compares each value with its bound. The ready-made assertions (throughput,
-// even distribution, disruption) are queries written once here, in the
-// style of clusterloader2's GenericPrometheusQuery and kube-burner's alert
-// profiles, so that a scenario names the property rather than the PromQL.
+// Package assertions decides a run: every kind of assertion is one file
+// implementing Kind (kinds.go lists them), evaluated after the run. The
+// ready-made properties (throughput, even distribution, disruption) are
+// PromQL written once here over the system's metric contract, in the style
+// of clusterloader2's GenericPrometheusQuery and kube-burner's alert
+// profiles, so that a scenario names the property rather than the PromQL;
+// noLoss reads the system's ground truth; k6 thresholds come from the load.
 package assertions
 
 import (
@@ -19,24 +20,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/perfrun/perfrun/scenario"
-)
-
-// Kinds of assertion, as results name them.
-const (
-	KindQuery            = "query"
-	KindThroughput       = "throughput"
-	KindEvenDistribution = "evenDistribution"
-	KindDisruption       = "disruption"
-	KindNoLoss           = "noLoss"
-	KindK6Threshold      = "k6Threshold"
-)
-
-// Defaults of the ready-made assertions. Series carry the namespace and pod
-// labels that Prometheus's kubernetes_sd relabelling gives them.
-const (
-	DefaultThroughputSelector = `apisonator_listener_response_codes{namespace="{{.namespace}}",request_type=~"authrep|authorize",resp_code="2xx"}`
-	DefaultDistributionMetric = "perfrun_controller_reconciles_total"
-	DefaultDisruptionMetric   = "perfrun_controller_reconcile_latency_seconds"
 )
 
 // Spec is one assertion in PromQL form.
@@ -57,68 +40,6 @@ type Spec struct {
 	// counted from its raw samples (see CounterIncrease) rather than by
 	// PromQL's increase().
 	Counter string
-}
-
-// Resolve writes a PromQL-backed scenario assertion as a Spec. NoLoss is not
-// PromQL (it compares k6's count with the system's ground truth) and
-// returns ok=false; the run evaluates it from its collectors.
-func Resolve(a scenario.Assertion) (spec Spec, ok bool) {
-	s := Spec{Name: a.Name, Description: a.Description}
-	switch {
-	case a.Query != "":
-		s.Kind, s.Query, s.Op, s.Range = KindQuery, a.Query, a.Op, a.Range
-		if a.Bound != nil {
-			s.Bound = *a.Bound
-		}
-	case a.Throughput != nil:
-		t := a.Throughput
-		sel := t.Selector
-		if sel == "" {
-			sel = DefaultThroughputSelector
-		}
-		s.Kind, s.Op, s.Bound, s.Skip = KindThroughput, ">=", t.Floor, t.Skip.Duration
-		s.Counter = sel
-		if s.Description == "" {
-			s.Description = fmt.Sprintf("successful requests per second over the steady window ≥ %g", t.Floor)
-		}
-	case a.EvenDistribution != nil:
-		e := a.EvenDistribution
-		metric, by := e.Metric, e.By
-		if metric == "" {
-			metric = DefaultDistributionMetric
-		}
-		if by == "" {
-			by = "pod"
-		}
-		per := fmt.Sprintf(`sum by (%s) (increase(%s{namespace="{{.namespace}}"}[{{.duration}}] @ {{.end}}))`, by, metric)
-		if e.Gauge {
-			per = fmt.Sprintf(`sum by (%s) (%s{namespace="{{.namespace}}"} @ {{.end}})`, by, metric)
-		}
-		s.Kind, s.Op, s.Bound = KindEvenDistribution, "<=", e.Max
-		s.Query = fmt.Sprintf("max(%s) / avg(%s)", per, per)
-		if s.Description == "" {
-			s.Description = fmt.Sprintf("max/mean of %s per %s ≤ %g", metric, by, e.Max)
-		}
-	case a.Disruption != nil:
-		d := a.Disruption
-		h := d.Histogram
-		if h == "" {
-			h = DefaultDisruptionMetric
-		}
-		// Items reconciled from the kill to the end of the drain; the
-		// share whose latency is above the deadline bucket.
-		win := fmt.Sprintf("[{{.chaos.%s.untilDrained}}] @ {{.drained}}", d.Chaos)
-		s.Kind, s.Op = KindDisruption, "<="
-		s.Bound = 1/float64(max(d.Replicas, 1)) + d.Tolerance
-		s.Query = fmt.Sprintf(`1 - sum(increase(%s_bucket{namespace="{{.namespace}}",le=%q}%s)) / sum(increase(%s_count{namespace="{{.namespace}}"}%s))`,
-			h, d.Deadline, win, h, win)
-		if s.Description == "" {
-			s.Description = fmt.Sprintf("share of items past their %ss deadline after %s ≤ 1/%d + %g", d.Deadline, d.Chaos, d.Replicas, d.Tolerance)
-		}
-	default:
-		return Spec{}, false
-	}
-	return s, true
 }
 
 // Status of an evaluated assertion.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/perfrun/perfrun/assertions"
 )
 
 // Directions of a metric.
@@ -19,16 +21,16 @@ const (
 	LowerIsBetter  = "lower"
 )
 
-// Metric kinds that have default tolerances. A metric taken from an
-// assertion has the assertion's kind; k6 summary metrics have the kinds
-// below.
+// Metric kinds of the k6 summary's figures. A metric taken from an
+// assertion has the assertion's kind, whose default tolerance the kind
+// itself gives (assertions.Kinds).
 const (
-	KindThroughput   = "throughput"
+	KindThroughput   = assertions.KindThroughput
 	KindLatencyP95   = "latencyP95"
 	KindLatencyP99   = "latencyP99"
 	KindErrorRate    = "errorRate"
-	KindDisruption   = "disruption"
-	KindDistribution = "evenDistribution"
+	KindDisruption   = assertions.KindDisruption
+	KindDistribution = assertions.KindEvenDistribution
 )
 
 // Rule is the tolerance of one metric: which way is better, how far it may
@@ -58,19 +60,23 @@ type Tolerances struct {
 	Metrics map[string]Rule `yaml:"metrics" json:"metrics"`
 }
 
-// DefaultTolerances are used for every kind the tolerance file leaves out.
+// DefaultTolerances are used for every kind the tolerance file leaves out:
+// each assertion kind's own, and the k6 summary's latency and error kinds.
 func DefaultTolerances() Tolerances {
-	return Tolerances{
+	t := Tolerances{
 		Alpha: 0.05,
 		Metrics: map[string]Rule{
-			KindThroughput:   {Direction: HigherIsBetter, Bound: ">=-10%"},
-			KindLatencyP95:   {Direction: LowerIsBetter, Bound: "<=+10%", Floor: 0.001},
-			KindLatencyP99:   {Direction: LowerIsBetter, Bound: "<=+15%", Floor: 0.001},
-			KindErrorRate:    {Direction: LowerIsBetter, Bound: "<=+10%", Floor: 0.001},
-			KindDisruption:   {Direction: LowerIsBetter, Bound: "<=+10%", Floor: 0.02},
-			KindDistribution: {Direction: LowerIsBetter, Bound: "<=+10%", Floor: 0.05},
+			KindLatencyP95: {Direction: LowerIsBetter, Bound: "<=+10%", Floor: 0.001},
+			KindLatencyP99: {Direction: LowerIsBetter, Bound: "<=+15%", Floor: 0.001},
+			KindErrorRate:  {Direction: LowerIsBetter, Bound: "<=+10%", Floor: 0.001},
 		},
 	}
+	for _, k := range assertions.Kinds() {
+		if r, ok := k.Tolerance(); ok {
+			t.Metrics[k.Name()] = Rule{Direction: r.Direction, Bound: r.Bound, Floor: r.Floor}
+		}
+	}
+	return t
 }
 
 var boundRE = regexp.MustCompile(`^(<=|<|>=|>)\s*([+-]?[0-9]+(?:\.[0-9]+)?)%$`)

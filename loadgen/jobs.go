@@ -125,14 +125,13 @@ func Render(s Spec) (*Rendered, error) {
 		Data:       maps.Clone(s.Files),
 	}}
 	if s.Provision != "" {
-		args := []string{"run", "--quiet", "--no-color", "--no-summary"}
-		args = append(args, envArgs(s.Env, map[string]string{"TARGETS": s.Targets})...)
-		args = append(args, path.Join(scriptsDir, s.Provision))
-		r.Provision = s.job("k6-"+s.TestID+"-provision", s.labels("provision", -1), cmName, args, false)
+		inv := invocation{env: s.Env, own: map[string]string{"TARGETS": s.Targets}, flags: []string{"--no-summary"},
+			script: path.Join(scriptsDir, s.Provision)}
+		r.Provision = s.job("k6-"+s.TestID+"-provision", s.labels("provision", -1), cmName, inv.args(), false)
 	}
 	seq := Sequence(segs)
 	for i, seg := range segs {
-		extra := map[string]string{
+		own := map[string]string{
 			"TARGETS":           s.Targets,
 			"DURATION":          s.Duration.String(),
 			"GENERATOR":         strconv.Itoa(i),
@@ -140,43 +139,24 @@ func Render(s Spec) (*Rendered, error) {
 			"EXECUTION_SEGMENT": seg.String(),
 		}
 		if s.Provision != "" {
-			extra["SKIP_PROVISION"] = "1"
+			own["SKIP_PROVISION"] = "1"
 		}
 		g := Generator{Segment: seg}
 		if keys != nil {
 			g.Keys = keys[i]
-			extra["KEY_OFFSET"] = strconv.Itoa(g.Keys.Offset)
-			extra["KEY_COUNT"] = strconv.Itoa(g.Keys.Count)
+			own["KEY_OFFSET"] = strconv.Itoa(g.Keys.Offset)
+			own["KEY_COUNT"] = strconv.Itoa(g.Keys.Count)
 		}
-		args := []string{"run", "--quiet", "--no-color",
+		inv := invocation{testID: s.TestID, env: s.Env, own: own, remoteWrite: true,
 			// Paused until every generator is ready; then resumed at once.
-			"--paused", "--address", fmt.Sprintf("0.0.0.0:%d", APIPort),
-			"--execution-segment", seg.String(),
-			"--execution-segment-sequence", seq,
-			"--tag", "testid=" + s.TestID,
-			"--tag", "generator=" + strconv.Itoa(i),
-			"-o", "experimental-prometheus-rw",
-		}
-		args = append(args, envArgs(s.Env, extra)...)
-		args = append(args, path.Join(scriptsDir, s.Script))
-		g.Job = s.job(fmt.Sprintf("k6-%s-%d", s.TestID, i), s.labels("generator", i), cmName, args, true)
+			flags: []string{"--paused", "--address", fmt.Sprintf("0.0.0.0:%d", APIPort),
+				"--execution-segment", seg.String(), "--execution-segment-sequence", seq},
+			tags:   []string{"generator=" + strconv.Itoa(i)},
+			script: path.Join(scriptsDir, s.Script)}
+		g.Job = s.job(fmt.Sprintf("k6-%s-%d", s.TestID, i), s.labels("generator", i), cmName, inv.args(), true)
 		r.Generators = append(r.Generators, g)
 	}
 	return r, nil
-}
-
-// envArgs is -e KEY=VALUE for env and extra (extra wins), sorted.
-func envArgs(env, extra map[string]string) []string {
-	all := maps.Clone(env)
-	if all == nil {
-		all = map[string]string{}
-	}
-	maps.Copy(all, extra)
-	var args []string
-	for _, k := range slices.Sorted(maps.Keys(all)) {
-		args = append(args, "-e", k+"="+all[k])
-	}
-	return args
 }
 
 func (s Spec) labels(role string, gen int) map[string]string {
@@ -195,22 +175,20 @@ func (s Spec) job(name string, labels map[string]string, cm string, args []strin
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{"/usr/local/bin/k6"},
 		Args:            args,
-		Env: []corev1.EnvVar{
-			{Name: "HOME", Value: "/tmp"},
-			{Name: "K6_NO_USAGE_REPORT", Value: "true"},
-		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "scripts", MountPath: scriptsDir, ReadOnly: true}},
+		Env:             []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}},
+		VolumeMounts:    []corev1.VolumeMount{{Name: "scripts", MountPath: scriptsDir, ReadOnly: true}},
 		SecurityContext: &corev1.SecurityContext{RunAsNonRoot: &nonRoot, AllowPrivilegeEscalation: &noEscalation,
 			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
 	}
+	url := ""
 	if generator {
-		c.Env = append(c.Env,
-			corev1.EnvVar{Name: "K6_PROMETHEUS_RW_SERVER_URL", Value: s.RemoteWriteURL},
-			// Native histograms add up across generators; per-generator
-			// percentiles would not.
-			corev1.EnvVar{Name: "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", Value: "true"},
-			corev1.EnvVar{Name: "K6_PROMETHEUS_RW_PUSH_INTERVAL", Value: "5s"},
-		)
+		url = s.RemoteWriteURL
+	}
+	env := k6Environ(url, true)
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: env[k]})
+	}
+	if generator {
 		c.Ports = []corev1.ContainerPort{{Name: "k6-api", ContainerPort: APIPort}}
 		c.ReadinessProbe = &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/v1/status", Port: intstr.FromInt32(APIPort)}},

@@ -21,7 +21,7 @@ const (
 	SeriesReconciles  = "reconcilesPerPod"
 	SeriesBuckets     = "bucketsPerPod"
 	SeriesPending     = "itemsPending"
-	SeriesMissed      = "missedDeadline"
+	SeriesMissed      = assertions.SeriesMissed
 	SeriesQueueDepth  = "queueDepth"
 	SeriesWorkerJobs  = "workerJobs"
 	SeriesReconcileP9 = "reconcileLatency"
@@ -37,34 +37,30 @@ type Query struct {
 
 const ns = `namespace="{{.namespace}}"`
 
-// Queries are what Collect asks Prometheus for over the run. Latency is
-// three series (p50, p95, p99) from one query by quantile label. Rates
-// span 20s: four scrapes at the 5s interval perfrun's Prometheus uses.
-var Queries = []Query{
-	{SeriesThroughput, "req/s", `sum by (request_type) (rate(apisonator_listener_response_codes{` + ns + `,resp_code="2xx"}[20s]))`},
-	{SeriesErrors, "req/s", `sum by (request_type, resp_code) (rate(apisonator_listener_response_codes{` + ns + `,resp_code!="2xx"}[20s]))`},
-	{SeriesLatency, "s", `label_replace(histogram_quantile(0.5, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[20s]))), "quantile", "p50", "", "")` +
-		` or label_replace(histogram_quantile(0.95, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[20s]))), "quantile", "p95", "", "")` +
-		` or label_replace(histogram_quantile(0.99, sum by (le) (rate(apisonator_listener_response_times_seconds_bucket{` + ns + `}[20s]))), "quantile", "p99", "", "")`},
-	{SeriesReconciles, "reconciles/s", `sum by (pod) (rate(perfrun_controller_reconciles_total{` + ns + `}[20s]))`},
-	{SeriesBuckets, "buckets", `sum by (pod) (perfrun_controller_buckets_held{` + ns + `})`},
-	{SeriesPending, "items", `sum(perfrun_controller_items_pending{` + ns + `})`},
-	{SeriesReconcileP9, "s", `histogram_quantile(0.99, sum by (le) (rate(perfrun_controller_reconcile_latency_seconds_bucket{` + ns + `}[20s])))`},
-	{SeriesQueueDepth, "jobs", `max by (format) (apisonator_worker_queue_depth{` + ns + `})`},
-	{SeriesWorkerJobs, "jobs/s", `sum by (pod) (rate(apisonator_worker_job_count{` + ns + `}[20s]))`},
-	// Replicas as Prometheus scrapes them: an autoscaler adding and
-	// removing pods, a killed pod and its replacement.
-	{SeriesPods, "pods", `count by (container) (up{job="kubernetes-pods",` + ns + `} == 1)`},
-	// The Services' endpoints by readiness, as their EndpointSlices say.
-	{SeriesEndpoints, "endpoints", `count by (service, ready) (up{job="service-endpoints",` + ns + `})`},
-}
-
-// MissedDeadlineQuery is the disruption window over time: reconciles per
-// second whose latency (item created to reconciled) passed the deadline, a
-// histogram bucket bound such as "4.096".
-func MissedDeadlineQuery(deadline string) Query {
-	h := "perfrun_controller_reconcile_latency_seconds"
-	return Query{SeriesMissed, "items/s", fmt.Sprintf(`sum(rate(%s_count{%s}[20s])) - sum(rate(%s_bucket{%s,le=%q}[20s]))`, h, ns, h, ns, deadline)}
+// Queries are what Collect asks Prometheus for over the run, written over
+// the system's metric contract m. Latency is three series (p50, p95, p99)
+// from one query by quantile label. Rates span 20s: four scrapes at the 5s
+// interval perfrun's Prometheus uses.
+func Queries(m scenario.Metrics) []Query {
+	quantile := func(q float64, label string) string {
+		return fmt.Sprintf(`label_replace(histogram_quantile(%g, sum by (le) (rate(%s_bucket{%s}[20s]))), "quantile", %q, "", "")`, q, m.Latency, ns, label)
+	}
+	return []Query{
+		{SeriesThroughput, "req/s", `sum by (request_type) (rate(` + m.Served + `[20s]))`},
+		{SeriesErrors, "req/s", `sum by (` + m.AnswerLabels + `) (rate(` + m.Failed + `[20s]))`},
+		{SeriesLatency, "s", quantile(0.5, "p50") + " or " + quantile(0.95, "p95") + " or " + quantile(0.99, "p99")},
+		{SeriesReconciles, "reconciles/s", `sum by (pod) (rate(` + m.Work + `{` + ns + `}[20s]))`},
+		{SeriesBuckets, "buckets", `sum by (pod) (` + m.Owned + `{` + ns + `})`},
+		{SeriesPending, "items", `sum(` + m.Pending + `{` + ns + `})`},
+		{SeriesReconcileP9, "s", `histogram_quantile(0.99, sum by (le) (rate(` + m.WorkLatency + `_bucket{` + ns + `}[20s])))`},
+		{SeriesQueueDepth, "jobs", `max by (format) (` + m.QueueDepth + `{` + ns + `})`},
+		{SeriesWorkerJobs, "jobs/s", `sum by (pod) (rate(` + m.Jobs + `{` + ns + `}[20s]))`},
+		// Replicas as Prometheus scrapes them: an autoscaler adding and
+		// removing pods, a killed pod and its replacement.
+		{SeriesPods, "pods", `count by (container) (up{job="kubernetes-pods",` + ns + `} == 1)`},
+		// The Services' endpoints by readiness, as their EndpointSlices say.
+		{SeriesEndpoints, "endpoints", `count by (service, ready) (up{job="service-endpoints",` + ns + `})`},
+	}
 }
 
 // Collect range-queries Prometheus over the run (load start to the end of
@@ -81,12 +77,24 @@ func Collect(ctx context.Context, q assertions.Querier, run *result.Run, w scena
 	if end.IsZero() || end.Before(w.End) {
 		end = w.End
 	}
-	queries := append([]Query(nil), Queries...)
+	// A result written before the contract existed has none: the
+	// reference system's.
+	m := scenario.ReferenceMetrics()
 	if run.Scenario != nil {
+		m = run.Scenario.Spec.System.Metrics.WithDefaults(m)
+	}
+	queries := Queries(m)
+	// An assertion's kind may add its own plot (a disruption its window),
+	// once per series name.
+	if run.Scenario != nil {
+		seen := map[string]bool{}
 		for _, a := range run.Scenario.Spec.Assertions {
-			if a.Disruption != nil && a.Disruption.Deadline != "" {
-				queries = append(queries, MissedDeadlineQuery(a.Disruption.Deadline))
-				break
+			if p, ok := assertions.KindOf(a).(assertions.Plotter); ok {
+				name, unit, q := p.Plot(a, m)
+				if !seen[name] {
+					seen[name] = true
+					queries = append(queries, Query{name, unit, q})
+				}
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/result"
+	"github.com/perfrun/perfrun/scenario"
 )
 
 // Progress modes.
@@ -102,7 +103,7 @@ func (p *Progress) Chaos(ev chaos.Event, done bool) {
 // The two differ exactly when it matters: a listener restarted under the
 // load answers nothing and counts no 5xx while k6 counts every timeout and
 // refused connection. It returns a stop function.
-func (p *Progress) Live(ctx context.Context, prom collectors.Querier, ns, testid string, start time.Time, dur time.Duration) func() {
+func (p *Progress) Live(ctx context.Context, prom collectors.Querier, m scenario.Metrics, ns, testid string, start time.Time, dur time.Duration) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -117,7 +118,7 @@ func (p *Progress) Live(ctx context.Context, prom collectors.Querier, ns, testid
 			}
 			el := time.Since(start)
 			rem := max(dur-el, 0)
-			l := sampleLoad(ctx, prom, ns, testid, dur, time.Now())
+			l := sampleLoad(ctx, prom, m, ns, testid, dur, time.Now())
 			p.emit(l.event(el, rem), l.line(el, rem))
 		}
 	}()
@@ -133,15 +134,22 @@ type loadSample struct {
 	listenerRate, listener5x float64
 }
 
-func sampleLoad(ctx context.Context, q collectors.Querier, ns, testid string, dur time.Duration, at time.Time) loadSample {
+func sampleLoad(ctx context.Context, q collectors.Querier, m scenario.Metrics, ns, testid string, dur time.Duration, at time.Time) loadSample {
 	// Counts cover the whole load and some margin, whatever the elapsed time.
 	whole := int(dur.Seconds()) + 60
 	var s loadSample
 	s.k6Rate, s.k6, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(k6_iterations_total{testid=%q}[15s]))`, testid), at)
 	s.k6Errors, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(k6_backend_results_total{testid=%q,outcome="error"}[%ds]))`, testid, whole), at)
 	s.k6Dropped, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(k6_dropped_iterations_total{testid=%q}[%ds]))`, testid, whole), at)
-	s.listenerRate, s.listener, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(apisonator_listener_response_codes{namespace=%q}[15s]))`, ns), at)
-	s.listener5x, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(apisonator_listener_response_codes{namespace=%q,resp_code="5xx"}[%ds]))`, ns, whole), at)
+	// The system's side, from its metric contract (a selector it cannot
+	// expand reads as no samples).
+	w := scenario.Window{Namespace: ns, TestID: testid}
+	if answers, err := scenario.Expand(m.Answers, w); err == nil {
+		s.listenerRate, s.listener, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(rate(%s[15s]))`, answers), at)
+	}
+	if errs, err := scenario.Expand(m.ServerErrors, w); err == nil {
+		s.listener5x, _, _ = collectors.Scalar(ctx, q, fmt.Sprintf(`sum(increase(%s[%ds]))`, errs, whole), at)
+	}
 	return s
 }
 

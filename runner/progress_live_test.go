@@ -8,6 +8,8 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/perfrun/perfrun/scenario"
 )
 
 // queries answers an instant query by the metric name it mentions; a name
@@ -52,7 +54,7 @@ func TestLoadLineShowsBothSides(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sampleLoad(ctx, tc.q, "ns", "abcd", 40*time.Second, time.Now())
+			s := sampleLoad(ctx, tc.q, scenario.ReferenceMetrics(), "ns", "abcd", 40*time.Second, time.Now())
 			line := s.line(el, rem)
 			if !strings.HasSuffix(line, tc.want) {
 				t.Errorf("line = %q, want it to end %q", line, tc.want)

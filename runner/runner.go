@@ -13,14 +13,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -109,13 +104,10 @@ type runState struct {
 	prom      v1.API
 	access    *cluster.Access
 	provider  cluster.Provider
-	// jobThresholds are the script's k6 thresholds, judged from
-	// Prometheus when k6 ran as a Job.
-	jobThresholds []loadgen.Threshold
-	nsMade        bool
+	nsMade    bool
 
-	// gens are a Job load's generators (nil when k6 ran here).
-	gens *generatorRun
+	// k6 is the run's load, however k6 was launched (nil before it started).
+	k6 loadgen.Run
 }
 
 // step runs one named, timed step.
@@ -289,24 +281,20 @@ func (r *runState) serviceURL(ctx context.Context, t scenario.Target) (string, e
 
 func (r *runState) load(ctx context.Context) error {
 	l := r.s.Spec.Load
-	local := l.Generators == 0 && (l.Runner == scenario.RunnerLocal || (l.Runner == scenario.RunnerAuto && r.access.PodsReachable))
-	if out, err := exec.Command(r.opts.K6, "version").Output(); err == nil {
-		r.res.Versions["k6"] = strings.TrimSpace(string(out))
+	if v := loadgen.Version(ctx, r.opts.K6); v != "" {
+		r.res.Versions["k6"] = v
 	}
-	var (
-		start time.Time
-		wait  func(context.Context) error
-		err   error
-	)
-	if local {
-		start, wait, err = r.localLoad(ctx)
-	} else {
-		r.p.Linef("k6 runs as a Job in the cluster (pods are not reachable from here, or load.runner: job)")
-		start, wait, err = r.jobLoad(ctx)
-	}
+	k6, err := loadgen.Start(ctx, loadgen.Config{Load: l, K6: r.opts.K6, Repo: r.opts.Repo, Dir: r.dir, Namespace: r.ns,
+		TestID: r.res.TestID, RunID: r.res.RunID, PrometheusURL: r.access.PrometheusURL, Kube: r.kube,
+		PodsReachable: r.access.PodsReachable, LoadImages: r.provider.LoadImages, Logf: r.p.Linef})
 	if err != nil {
 		return err
 	}
+	r.k6 = k6
+	if img := k6.Image(); img != "" {
+		r.res.Versions["k6-image"] = img
+	}
+	start := k6.Started()
 	r.res.LoadStart = start
 	inj := &chaos.Injector{Client: r.kube, Dynamic: r.dc.Dynamic, ChaosMesh: r.chaosMesh, Namespace: r.ns, Seed: int64(start.UnixNano()), ApplyOverlay: r.applyOverlay}
 	chaosDone := make(chan []chaos.Event, 1)
@@ -314,8 +302,8 @@ func (r *runState) load(ctx context.Context) error {
 	go func() {
 		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, start, r.s.Spec.Chaos, inj.Do, r.p.Chaos)
 	}()
-	stopLive := r.p.Live(ctx, r.prom, r.ns, r.res.TestID, start, l.Duration.Duration)
-	werr := wait(ctx)
+	stopLive := r.p.Live(ctx, r.prom, r.s.Spec.System.Metrics, r.ns, r.res.TestID, start, l.Duration.Duration)
+	werr := k6.Wait(ctx)
 	r.res.LoadEnd = time.Now()
 	stopLive()
 	stopChaos()
@@ -329,75 +317,6 @@ func (r *runState) load(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// localLoad runs bin/k6 here (pods reachable), aimed at the target
-// Service's cluster IP, remote-writing to the run's Prometheus.
-func (r *runState) localLoad(ctx context.Context) (time.Time, func(context.Context) error, error) {
-	l := r.s.Spec.Load
-	target, err := r.serviceURL(ctx, l.Target)
-	if err != nil {
-		return time.Time{}, nil, err
-	}
-	// The first connection k6 makes must not race kube-proxy.
-	if err := deploy.WaitDial(ctx, strings.TrimPrefix(target, "http://"), 30*time.Second); err != nil {
-		return time.Time{}, nil, fmt.Errorf("load target: %w", err)
-	}
-	args := []string{"run", "--quiet", "--no-color",
-		"--summary-export", filepath.Join(r.dir, result.K6Summary),
-		// p(99) too, for perfrun compare's latency rows.
-		"--summary-trend-stats", "avg,min,med,max,p(90),p(95),p(99)",
-		"--tag", "testid=" + r.res.TestID,
-		"-o", "experimental-prometheus-rw",
-		"-e", "TARGETS=" + target,
-	}
-	env := r.k6Env()
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		args = append(args, "-e", k+"="+env[k])
-	}
-	args = append(args, filepath.Join(r.opts.Repo, l.Script))
-	logf, err := os.Create(filepath.Join(r.dir, "k6.log"))
-	if err != nil {
-		return time.Time{}, nil, err
-	}
-	limit := l.Duration.Duration + l.Timeout.Duration
-	kctx, cancel := context.WithTimeout(ctx, limit)
-	cmd := exec.CommandContext(kctx, r.opts.K6, args...)
-	cmd.Dir = r.opts.Repo
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(),
-		"K6_PROMETHEUS_RW_SERVER_URL="+strings.TrimSuffix(r.access.PrometheusURL, "/")+"/api/v1/write",
-		"K6_PROMETHEUS_RW_TREND_STATS=p(50),p(95),p(99),avg,max",
-		"K6_PROMETHEUS_RW_PUSH_INTERVAL=5s",
-		"K6_NO_USAGE_REPORT=true")
-	// k6 stops gracefully on SIGTERM (its summary still written); it is
-	// killed if it lingers.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 15 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		cancel()
-		logf.Close()
-		return time.Time{}, nil, fmt.Errorf("starting k6: %w", err)
-	}
-	wait := func(context.Context) error {
-		defer cancel()
-		defer logf.Close()
-		werr := cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case werr == nil:
-			return nil
-		case errors.As(werr, &ee) && ee.ExitCode() == 99:
-			return nil // thresholds crossed: the assertions report it
-		case kctx.Err() == context.DeadlineExceeded:
-			return fmt.Errorf("k6 ran past %s (duration + load.timeout); see k6.log", limit)
-		default:
-			return fmt.Errorf("k6: %w; see %s", werr, filepath.Join(r.dir, "k6.log"))
-		}
-	}
-	return start, wait, nil
 }
 
 func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
@@ -436,86 +355,22 @@ func (r *runState) window() scenario.Window {
 }
 
 func (r *runState) evaluate(ctx context.Context) error {
-	var specs []assertions.Spec
-	for _, a := range r.s.Spec.Assertions {
-		if s, ok := assertions.Resolve(a); ok {
-			specs = append(specs, s)
-		}
-	}
-	ev := &assertions.Evaluator{Q: r.prom}
-	results := ev.Evaluate(ctx, specs, r.window())
-	// The report's plots: throughput, latency, per-pod series, queue depth.
-	report.Collect(ctx, r.prom, r.res, r.window(), 0)
-	summary, serr := collectors.ReadK6Summary(filepath.Join(r.dir, result.K6Summary))
-	for _, a := range r.s.Spec.Assertions {
-		if a.NoLoss != nil {
-			results = append(results, r.noLoss(ctx, a, summary, serr))
-		}
-	}
-	if *r.s.Spec.Load.Thresholds && summary == nil && len(r.jobThresholds) > 0 {
-		results = append(results, r.jobThresholdResults(ctx)...)
-	}
-	results = append(results, r.generatorResults(ctx)...)
-	if *r.s.Spec.Load.Thresholds && summary != nil {
-		for _, t := range summary.Thresholds() {
-			v := 0.0
-			if t.Failed {
-				v = 1
+	w := r.window()
+	env := &assertions.Env{Q: r.prom, Window: w, Metrics: r.s.Spec.System.Metrics, ServiceURL: r.serviceURL,
+		K6Count: func(ctx context.Context, metric string) (float64, error) {
+			if r.k6 == nil {
+				return 0, errors.New("k6 never started")
 			}
-			results = append(results, assertions.Check("k6:"+t.Metric+":"+t.Expr, assertions.KindK6Threshold,
-				"k6 threshold "+t.Expr+" on "+t.Metric+" (value: 1 = crossed)", "==", v, 0))
-		}
+			return r.k6.Count(ctx, r.prom, metric, r.res.Drained)
+		}}
+	results := assertions.Evaluate(ctx, env, r.s.Spec.Assertions)
+	// The report's plots: throughput, latency, per-pod series, queue depth.
+	report.Collect(ctx, r.prom, r.res, w, 0)
+	if r.k6 != nil {
+		results = append(results, r.k6.Results(ctx, r.prom, r.res.LoadEnd)...)
 	}
 	r.res.Assertions = results
 	return nil
-}
-
-func (r *runState) noLoss(ctx context.Context, a scenario.Assertion, summary *collectors.K6Summary, serr error) assertions.Result {
-	n := a.NoLoss
-	fail := func(err error) assertions.Result {
-		return assertions.Result{Name: a.Name, Kind: assertions.KindNoLoss, Op: "<=", Bound: n.Tolerance, Status: assertions.Error, Error: err.Error()}
-	}
-	var accepted float64
-	if serr != nil {
-		// No summary file: k6 ran as a Job; read its counter from Prometheus.
-		v, err := r.acceptedFromPrometheus(ctx, n)
-		if err != nil {
-			return fail(fmt.Errorf("%w (and %w)", serr, err))
-		}
-		accepted = v
-	} else {
-		var ok bool
-		if accepted, ok = summary.Count(n.K6Metric); !ok {
-			base, _, _ := strings.Cut(n.K6Metric, "{")
-			if accepted, ok = summary.Count(base); !ok {
-				return fail(fmt.Errorf("k6 summary has no counter %s", n.K6Metric))
-			}
-		}
-	}
-	base, err := r.serviceURL(ctx, n.Listener)
-	if err != nil {
-		return fail(err)
-	}
-	apps := make([]string, n.Apps)
-	for i := range apps {
-		apps[i] = n.AppPrefix + strconv.Itoa(i)
-	}
-	applied, err := collectors.UsageTotals(ctx, &http.Client{Timeout: 10 * time.Second}, base, n.Service, apps, n.Metric)
-	if err != nil {
-		return fail(err)
-	}
-	// |applied - accepted|: lost reports and doubled ones both count.
-	diff := applied - accepted
-	if diff < 0 {
-		diff = -diff
-	}
-	res := assertions.Check(a.Name, assertions.KindNoLoss,
-		fmt.Sprintf("|usage totals (%g) - k6 accepted hits (%g)| ≤ %g", applied, accepted, n.Tolerance), "<=", diff, n.Tolerance)
-	res.Series = []assertions.Series{
-		{Labels: map[string]string{"source": "k6", "metric": n.K6Metric}, Points: []assertions.Point{{T: r.res.LoadEnd.UnixMilli(), V: accepted}}},
-		{Labels: map[string]string{"source": "system", "metric": n.Metric}, Points: []assertions.Point{{T: time.Now().UnixMilli(), V: applied}}},
-	}
-	return res
 }
 
 // tearDown stops what the run started, with its own context: a Ctrl-C

@@ -54,6 +54,9 @@ type System struct {
 	ReadyTimeout Duration `yaml:"readyTimeout,omitempty" json:"readyTimeout,omitempty"`
 	// Components are keyed by workload name (Deployment or StatefulSet).
 	Components map[string]Component `yaml:"components,omitempty" json:"components,omitempty"`
+	// Metrics is the system's metric contract; what it leaves out is the
+	// reference system's (ReferenceMetrics).
+	Metrics Metrics `yaml:"metrics,omitempty" json:"metrics,omitempty"`
 }
 
 // Component changes one workload of the overlay.

@@ -26,6 +26,7 @@ const (
 // SetDefaults fills what the file leaves out. Validate runs after it.
 func SetDefaults(s *Scenario) {
 	sp := &s.Spec
+	sp.System.Metrics = sp.System.Metrics.WithDefaults(ReferenceMetrics())
 	if sp.System.ReadyTimeout.Duration == 0 {
 		sp.System.ReadyTimeout = D(DefaultReadyTimeout)
 	}
@@ -121,6 +122,10 @@ var (
 	Ops = []string{"<", "<=", ">", ">=", "==", "!="}
 )
 
+// OwnedEnv are the scripts' -e names perfrun sets itself: the target, the
+// duration and, for generators, their slice of the load (package loadgen).
+var OwnedEnv = []string{"TARGETS", "DURATION", "GENERATOR", "GENERATORS", "EXECUTION_SEGMENT", "KEY_OFFSET", "KEY_COUNT", "SKIP_PROVISION"}
+
 // MaxNameLen keeps perfrun-NAME-RUNID within a namespace's 63 characters.
 const MaxNameLen = 40
 
@@ -141,6 +146,13 @@ func Validate(s *Scenario) Errors {
 		v.add("metadata.name", "must be a DNS label (lowercase letters, digits, '-') of at most %d characters, got %q", MaxNameLen, name)
 	}
 	v.system(&s.Spec.System)
+	w := sampleWindow(s)
+	metrics := s.Spec.System.Metrics.fields()
+	for _, name := range sortedKeys(metrics) {
+		if _, err := Expand(metrics[name], w); err != nil {
+			v.add("spec.system.metrics."+name, "%v", err)
+		}
+	}
 	v.load(&s.Spec.Load)
 	actions := v.chaos(s)
 	if q := s.Spec.Drain.Query; q != "" {
@@ -255,9 +267,16 @@ func (v *validator) load(l *Load) {
 	if !slices.Contains([]string{RunnerAuto, RunnerLocal, RunnerJob}, l.Runner) {
 		v.add("spec.load.runner", "must be auto, local or job, got %q", l.Runner)
 	}
-	for k := range l.Env {
-		if !envName.MatchString(k) {
+	for _, k := range sortedKeys(l.Env) {
+		switch {
+		case !envName.MatchString(k):
 			v.add("spec.load.env."+k, "not a valid environment variable name")
+		case k == "DURATION":
+			if d, err := time.ParseDuration(l.Env[k]); err != nil || d != l.Duration.Duration {
+				v.add("spec.load.env.DURATION", "perfrun sets DURATION to spec.load.duration (%s); leave it out or give the same, got %q", l.Duration, l.Env[k])
+			}
+		case slices.Contains(OwnedEnv, k):
+			v.add("spec.load.env."+k, "set by perfrun for every k6 of the run; a scenario cannot set it")
 		}
 	}
 	v.target("spec.load.target", l.Target)
