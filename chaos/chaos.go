@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 	"github.com/perfrun/perfrun/workload"
 )
@@ -68,8 +69,8 @@ func (in *Injector) poll() time.Duration {
 
 // Do carries out one action and returns its record; a failed action is an
 // event with Error set, never a panic or a lost record.
-func (in *Injector) Do(ctx context.Context, a scenario.Action) Event {
-	ev := Event{Name: a.Name, Planned: a.At.Duration, Start: in.now()}
+func (in *Injector) Do(ctx context.Context, a scenario.Action) result.Event {
+	ev := result.Event{Name: a.Name, Planned: a.At.Duration, Start: in.now()}
 	switch {
 	case a.PodKill != nil:
 		ev.Kind = KindPodKill
@@ -163,15 +164,15 @@ func (in *Injector) podKill(ctx context.Context, k scenario.PodKill) ([]string, 
 
 // upgrade rolls the components, running the migration Job when the
 // release's procedure says.
-func (in *Injector) upgrade(ctx context.Context, u scenario.Upgrade) ([]string, []Step, string) {
+func (in *Injector) upgrade(ctx context.Context, u scenario.Upgrade) ([]string, []result.ActionStep, string) {
 	ctx, cancel := context.WithTimeout(ctx, u.Timeout.Duration)
 	defer cancel()
 	var (
 		mu    sync.Mutex
-		steps []Step
+		steps []result.ActionStep
 	)
 	step := func(name string, f func() error) error {
-		s := Step{Name: name, Start: in.now()}
+		s := result.ActionStep{Name: name, Start: in.now()}
 		err := f()
 		s.End = in.now()
 		if err != nil {
@@ -325,8 +326,8 @@ func (in *Injector) runJob(ctx context.Context, m *scenario.Migration) error {
 // returns every event once all have finished or ctx ends. onEvent, if set,
 // is called as each action starts (done=false) and ends (done=true).
 func Timeline(ctx context.Context, clk clock.Clock, start time.Time, actions []scenario.Action,
-	do func(context.Context, scenario.Action) Event, onEvent func(ev Event, done bool)) []Event {
-	events := make([]Event, len(actions))
+	do func(context.Context, scenario.Action) result.Event, onEvent func(ev result.Event, done bool)) []result.Event {
+	events := make([]result.Event, len(actions))
 	var wg sync.WaitGroup
 	for i, a := range actions {
 		wg.Go(func() {
@@ -336,13 +337,13 @@ func Timeline(ctx context.Context, clk clock.Clock, start time.Time, actions []s
 				defer t.Stop()
 				select {
 				case <-ctx.Done():
-					events[i] = Event{Name: a.Name, Planned: a.At.Duration, Error: "not fired: " + ctx.Err().Error()}
+					events[i] = result.Event{Name: a.Name, Planned: a.At.Duration, Error: "not fired: " + ctx.Err().Error()}
 					return
 				case <-t.C():
 				}
 			}
 			if onEvent != nil {
-				onEvent(Event{Name: a.Name, Planned: a.At.Duration, Kind: kindOf(a), Start: clk.Now()}, false)
+				onEvent(result.Event{Name: a.Name, Planned: a.At.Duration, Kind: kindOf(a), Start: clk.Now()}, false)
 			}
 			ev := do(ctx, a)
 			events[i] = ev
@@ -366,7 +367,7 @@ func kindOf(a scenario.Action) string {
 }
 
 // Windows turns events into the template's {{.chaos.NAME...}} data.
-func Windows(events []Event) map[string]scenario.ActionWindow {
+func Windows(events []result.Event) map[string]scenario.ActionWindow {
 	out := map[string]scenario.ActionWindow{}
 	for _, e := range events {
 		if !e.Start.IsZero() {

@@ -18,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -216,14 +217,14 @@ func TestTimeline(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var fired []string
-	do := func(_ context.Context, a scenario.Action) Event {
+	do := func(_ context.Context, a scenario.Action) result.Event {
 		mu.Lock()
 		fired = append(fired, a.Name)
 		mu.Unlock()
-		return Event{Name: a.Name, Start: clk.Now(), End: clk.Now()}
+		return result.Event{Name: a.Name, Start: clk.Now(), End: clk.Now()}
 	}
 	var starts []string
-	onEvent := func(ev Event, done bool) {
+	onEvent := func(ev result.Event, done bool) {
 		if !done {
 			mu.Lock()
 			starts = append(starts, ev.Name)
@@ -231,7 +232,7 @@ func TestTimeline(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan []Event)
+	out := make(chan []result.Event)
 	go func() { out <- Timeline(ctx, clk, start, actions, do, onEvent) }()
 
 	waitFor := func(n int) {

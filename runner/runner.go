@@ -309,7 +309,7 @@ func (r *runState) load(ctx context.Context) error {
 	}
 	r.res.LoadStart = start
 	inj := &chaos.Injector{Client: r.kube, Dynamic: r.dc.Dynamic, ChaosMesh: r.chaosMesh, Namespace: r.ns, Seed: int64(start.UnixNano()), ApplyOverlay: r.applyOverlay}
-	chaosDone := make(chan []chaos.Event, 1)
+	chaosDone := make(chan []result.Event, 1)
 	cctx, stopChaos := context.WithCancel(ctx)
 	go func() {
 		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, start, r.s.Spec.Chaos, inj.Do, r.p.Chaos)
