@@ -428,3 +428,22 @@ func TestEveryKindHasAnAction(t *testing.T) {
 		t.Errorf("kinds %d, scenario has %v", len(kinds), scenario.ActionKinds())
 	}
 }
+
+func TestMergeComponent(t *testing.T) {
+	base := scenario.Component{Replicas: ptr(int32(2)), Image: "a:v1", Args: []string{"-a"}, Env: map[string]string{"A": "1", "B": "1"},
+		Resources: &scenario.Resources{Requests: map[string]string{"cpu": "100m"}, Limits: map[string]string{"cpu": "500m"}}}
+	got := mergeComponent(base, scenario.Component{Image: "a:v2", Args: []string{"-b"}, Env: map[string]string{"B": "2"},
+		Resources: &scenario.Resources{Limits: map[string]string{"cpu": "1", "memory": "64Mi"}}})
+	if *got.Replicas != 2 || got.Image != "a:v2" || !slices.Equal(got.Args, []string{"-a", "-b"}) || got.Env["A"] != "1" || got.Env["B"] != "2" {
+		t.Errorf("merged %+v", got)
+	}
+	if r := got.Resources; r.Requests["cpu"] != "100m" || r.Limits["cpu"] != "1" || r.Limits["memory"] != "64Mi" {
+		t.Errorf("merged resources %+v", r)
+	}
+	if base.Env["B"] != "1" || base.Resources.Limits["cpu"] != "500m" || len(base.Args) != 1 {
+		t.Errorf("the system's component changed: %+v %+v", base, base.Resources)
+	}
+	if got := mergeComponent(scenario.Component{}, scenario.Component{Resources: &scenario.Resources{Requests: map[string]string{"cpu": "1"}}}); got.Resources.Requests["cpu"] != "1" {
+		t.Errorf("resources of an upgrade over none: %+v", got.Resources)
+	}
+}

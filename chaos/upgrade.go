@@ -84,6 +84,9 @@ func (u upgrade) components(sys scenario.System) map[string]scenario.Component {
 	return comps
 }
 
+// mergeComponent is an upgrade's settings of a component over the
+// system's: replicas, image and each env key or resource replaced, args
+// appended.
 func mergeComponent(base, over scenario.Component) scenario.Component {
 	out := base
 	if over.Replicas != nil {
@@ -100,7 +103,28 @@ func mergeComponent(base, over scenario.Component) scenario.Component {
 		}
 		maps.Copy(out.Env, over.Env)
 	}
+	if r := over.Resources; r != nil {
+		merged := &scenario.Resources{}
+		if base.Resources != nil {
+			merged.Requests, merged.Limits = maps.Clone(base.Resources.Requests), maps.Clone(base.Resources.Limits)
+		}
+		merged.Requests = union(merged.Requests, r.Requests)
+		merged.Limits = union(merged.Limits, r.Limits)
+		out.Resources = merged
+	}
 	return out
+}
+
+// union is have with set's keys put over it (nil when both are empty).
+func union(have, set map[string]string) map[string]string {
+	if len(set) == 0 {
+		return have
+	}
+	if have == nil {
+		have = map[string]string{}
+	}
+	maps.Copy(have, set)
+	return have
 }
 
 // render is the overlay as the upgrade applies it.
