@@ -4,36 +4,99 @@
 // (a rolling update of components with an optional migration Job before,
 // during or after). Every action records which pods or workloads it touched
 // and when it started and ended, for the assertions and the report.
+//
+// Each kind of action is one file (podkill.go, upgrade.go) implementing
+// Action, and one row of kinds; its settings, defaults and validation are
+// in package scenario (scenario.ActionSpec).
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/perfrun/perfrun/deploy"
+	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
-	"github.com/perfrun/perfrun/workload"
 )
 
-// Kinds of action.
-const (
-	KindPodKill = "podKill"
-	KindUpgrade = "upgrade"
-)
+// Action is one kind of chaos action, carried out.
+type Action interface {
+	// Kind is the action's key in the scenario (podKill, upgrade).
+	Kind() string
+	// Preflight checks the action against the run as it will be deployed,
+	// before anything is; its error names the field under p
+	// (spec.chaos[N].KIND). An action that changes the system (an upgrade)
+	// records the change in plan for the actions after it.
+	Preflight(p string, plan *Plan) error
+	// Do carries the action out: what it acted on (pods killed, workloads
+	// rolled) and its timed parts, also when it fails.
+	Do(ctx context.Context, in *Injector) (targets []string, steps []result.ActionStep, err error)
+}
 
-// Injector carries out actions in one namespace.
+// kinds maps each kind of scenario action to its implementation: the one
+// place a new kind is wired.
+var kinds = map[string]func(scenario.ActionSpec) Action{
+	scenario.KindPodKill: func(s scenario.ActionSpec) Action { return podKill{s.(*scenario.PodKill)} },
+	scenario.KindUpgrade: func(s scenario.ActionSpec) Action { return upgrade{s.(*scenario.Upgrade)} },
+}
+
+// For is the implementation of the action's kind.
+func For(a scenario.Action) (Action, error) {
+	sp := a.Spec()
+	if sp == nil {
+		return nil, errors.New("action has no kind")
+	}
+	mk, ok := kinds[sp.Kind()]
+	if !ok {
+		return nil, fmt.Errorf("chaos cannot carry out an action of kind %s", sp.Kind())
+	}
+	return mk(sp), nil
+}
+
+// Plan is the run as preflight sees it, before anything is deployed.
+type Plan struct {
+	// Repo is the repository root the scenario's paths are relative to.
+	Repo     string
+	Scenario *scenario.Scenario
+	// Workloads are the Deployments and StatefulSets the run will have, by
+	// name: spec.system's overlay rendered with its components, then what
+	// the actions before (an upgrade) add or scale up.
+	Workloads map[string]deploy.Workload
+}
+
+// Preflight checks every chaos action of the plan's scenario, in the order
+// they fire, and returns the first problem.
+func Preflight(plan *Plan) error {
+	chaos := plan.Scenario.Spec.Chaos
+	order := make([]int, len(chaos))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(chaos[i].At.Duration, chaos[j].At.Duration) })
+	for _, i := range order {
+		act, err := For(chaos[i])
+		if err != nil {
+			return fmt.Errorf("spec.chaos[%d]: %w", i, err)
+		}
+		if err := act.Preflight(fmt.Sprintf("spec.chaos[%d].%s", i, act.Kind()), plan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Injector carries out actions in one namespace: what every action may
+// act on.
 type Injector struct {
 	Client    kubernetes.Interface
 	Namespace string
@@ -46,10 +109,21 @@ type Injector struct {
 	// PodChaos CRD), pod kills are PodChaos objects created through Dynamic.
 	Dynamic   dynamic.Interface
 	ChaosMesh bool
-	// ApplyOverlay applies an upgrade's overlay over the deployed system and
-	// returns the workloads to wait for; the run provides it (rendering and
-	// server-side apply live in package deploy).
-	ApplyOverlay func(ctx context.Context, u scenario.Upgrade) ([]string, error)
+	// Repo, System and Deploy are what an upgrade to another overlay needs:
+	// the repository root its path is relative to, the scenario's system
+	// (its component settings hold for the new release too), and what
+	// applies the rendered objects (a *deploy.Client).
+	Repo   string
+	System scenario.System
+	Deploy Applier
+	// Upgraded, if set, is told the images an upgrade to an overlay
+	// applied (WORKLOAD/CONTAINER → image).
+	Upgraded func(images map[string]string)
+}
+
+// Applier applies rendered objects into a namespace (server-side).
+type Applier interface {
+	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error
 }
 
 func (in *Injector) now() time.Time {
@@ -68,256 +142,17 @@ func (in *Injector) poll() time.Duration {
 
 // Do carries out one action and returns its record; a failed action is an
 // event with Error set, never a panic or a lost record.
-func (in *Injector) Do(ctx context.Context, a scenario.Action) Event {
-	ev := Event{Name: a.Name, Planned: a.At.Duration, Start: in.now()}
-	switch {
-	case a.PodKill != nil:
-		ev.Kind = KindPodKill
-		ev.Targets, ev.Error = errString(in.podKill(ctx, *a.PodKill))
-	case a.Upgrade != nil:
-		ev.Kind = KindUpgrade
-		ev.Targets, ev.Steps, ev.Error = in.upgrade(ctx, *a.Upgrade)
-	default:
-		ev.Error = "action has no kind"
+func (in *Injector) Do(ctx context.Context, a scenario.Action) result.Event {
+	ev := result.Event{Name: a.Name, Planned: a.At.Duration, Kind: a.Kind(), Start: in.now()}
+	act, err := For(a)
+	if err == nil {
+		ev.Targets, ev.Steps, err = act.Do(ctx, in)
+	}
+	if err != nil {
+		ev.Error = err.Error()
 	}
 	ev.End = in.now()
 	return ev
-}
-
-func errString[T any](v T, err error) (T, string) {
-	if err != nil {
-		return v, err.Error()
-	}
-	return v, ""
-}
-
-// Pick chooses which pods a podKill takes, from pods sorted by name:
-// the pod whose name ends in -ORDINAL, or COUNT (or PERCENT, rounded up)
-// picked at random with the seed.
-func Pick(pods []string, k scenario.PodKill, seed int64) ([]string, error) {
-	if len(pods) == 0 {
-		return nil, fmt.Errorf("component %s has no running pods", k.Component)
-	}
-	switch {
-	case k.Ordinal != nil:
-		want := fmt.Sprintf("%s-%d", k.Component, *k.Ordinal)
-		if slices.Contains(pods, want) {
-			return []string{want}, nil
-		}
-		return nil, fmt.Errorf("no running pod %s (ordinal %d) among %v", want, *k.Ordinal, pods)
-	}
-	n := 1
-	if k.Count != nil {
-		n = *k.Count
-	}
-	if k.Percent != nil {
-		n = int(math.Ceil(float64(len(pods)) * float64(*k.Percent) / 100))
-	}
-	if n > len(pods) {
-		return nil, fmt.Errorf("asked to kill %d pods of %s, only %d running", n, k.Component, len(pods))
-	}
-	if k.Seed != nil {
-		seed = *k.Seed
-	}
-	r := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
-	shuffled := slices.Clone(pods)
-	r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	picked := shuffled[:n]
-	slices.Sort(picked)
-	return picked, nil
-}
-
-func (in *Injector) podKill(ctx context.Context, k scenario.PodKill) ([]string, error) {
-	pods, err := workload.Pods(ctx, in.Client, in.Namespace, k.Component)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(pods))
-	for i, p := range pods {
-		names[i] = p.Name
-	}
-	picked, err := Pick(names, k, in.Seed)
-	if err != nil {
-		return nil, err
-	}
-	grace := int64(0)
-	if k.GracePeriod != nil {
-		grace = int64(k.GracePeriod.Seconds())
-	}
-	if in.ChaosMesh {
-		if in.Dynamic == nil {
-			return nil, errNoDynamic
-		}
-		return in.killWithChaosMesh(ctx, picked, podUIDs(pods), grace)
-	}
-	var killed []string
-	for _, name := range picked {
-		err := in.Client.CoreV1().Pods(in.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-		if err != nil {
-			return killed, fmt.Errorf("deleting pod %s: %w", name, err)
-		}
-		killed = append(killed, name)
-	}
-	return killed, nil
-}
-
-// upgrade rolls the components, running the migration Job when the
-// release's procedure says.
-func (in *Injector) upgrade(ctx context.Context, u scenario.Upgrade) ([]string, []Step, string) {
-	ctx, cancel := context.WithTimeout(ctx, u.Timeout.Duration)
-	defer cancel()
-	var (
-		mu    sync.Mutex
-		steps []Step
-	)
-	step := func(name string, f func() error) error {
-		s := Step{Name: name, Start: in.now()}
-		err := f()
-		s.End = in.now()
-		if err != nil {
-			s.Error = err.Error()
-		}
-		mu.Lock()
-		steps = append(steps, s)
-		mu.Unlock()
-		return err
-	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range u.Components {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	rollout := func() error {
-		return step("rollout", func() error {
-			if u.Overlay != "" {
-				if in.ApplyOverlay == nil {
-					return errors.New("upgrade to an overlay needs ApplyOverlay")
-				}
-				applied, err := in.ApplyOverlay(ctx, u)
-				if err != nil {
-					return fmt.Errorf("applying %s: %w", u.Overlay, err)
-				}
-				names = applied
-			} else {
-				for _, n := range names {
-					if _, err := workload.Update(ctx, in.Client, in.Namespace, n, u.Components[n]); err != nil {
-						return err
-					}
-				}
-			}
-			for _, n := range names {
-				if err := in.waitRolled(ctx, n); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	migrate := func() error {
-		return step("migration", func() error { return in.runJob(ctx, u.Migration) })
-	}
-	var err error
-	switch m := u.Migration; {
-	case m == nil:
-		err = rollout()
-	case m.When == scenario.MigrateBefore:
-		if err = migrate(); err == nil {
-			err = rollout()
-		}
-	case m.When == scenario.MigrateAfter:
-		if err = rollout(); err == nil {
-			err = migrate()
-		}
-	default: // during: both at once
-		var wg sync.WaitGroup
-		var merr error
-		wg.Go(func() { merr = migrate() })
-		err = rollout()
-		wg.Wait()
-		if err == nil {
-			err = merr
-		}
-	}
-	if err != nil {
-		return names, steps, err.Error()
-	}
-	return names, steps, ""
-}
-
-func (in *Injector) waitRolled(ctx context.Context, name string) error {
-	last := ""
-	for {
-		ok, why, err := workload.Rolled(ctx, in.Client, in.Namespace, name)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		last = why
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("rollout of %s not finished: %s: %w", name, last, ctx.Err())
-		case <-time.After(in.poll()):
-		}
-	}
-}
-
-// runJob runs the migration as a Job and waits for it to succeed.
-func (in *Injector) runJob(ctx context.Context, m *scenario.Migration) error {
-	backoff := int32(0)
-	ttl := int32(600)
-	env := make([]corev1.EnvVar, 0, len(m.Env))
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range m.Env {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		env = append(env, corev1.EnvVar{Name: k, Value: m.Env[k]})
-	}
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "perfrun-migration-", Namespace: in.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "perfrun", "app.kubernetes.io/component": "migration"}},
-		Spec: batchv1.JobSpec{
-			BackoffLimit:            &backoff,
-			TTLSecondsAfterFinished: &ttl,
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers: []corev1.Container{{Name: "migrate", Image: m.Image, ImagePullPolicy: corev1.PullIfNotPresent,
-					Command: m.Command, Args: m.Args, Env: env}},
-			}},
-		},
-	}
-	created, err := in.Client.BatchV1().Jobs(in.Namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: "perfrun"})
-	if err != nil {
-		return fmt.Errorf("creating migration job: %w", err)
-	}
-	for {
-		j, err := in.Client.BatchV1().Jobs(in.Namespace).Get(ctx, created.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("getting migration job %s: %w", created.Name, err)
-		}
-		for _, c := range j.Status.Conditions {
-			if c.Status != corev1.ConditionTrue {
-				continue
-			}
-			switch c.Type {
-			case batchv1.JobComplete:
-				return nil
-			case batchv1.JobFailed:
-				return fmt.Errorf("migration job %s failed: %s", j.Name, c.Message)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("migration job %s not finished: %w", created.Name, ctx.Err())
-		case <-time.After(in.poll()):
-		}
-	}
 }
 
 // Timeline fires actions at their offsets from start, each in its own
@@ -325,8 +160,8 @@ func (in *Injector) runJob(ctx context.Context, m *scenario.Migration) error {
 // returns every event once all have finished or ctx ends. onEvent, if set,
 // is called as each action starts (done=false) and ends (done=true).
 func Timeline(ctx context.Context, clk clock.Clock, start time.Time, actions []scenario.Action,
-	do func(context.Context, scenario.Action) Event, onEvent func(ev Event, done bool)) []Event {
-	events := make([]Event, len(actions))
+	do func(context.Context, scenario.Action) result.Event, onEvent func(ev result.Event, done bool)) []result.Event {
+	events := make([]result.Event, len(actions))
 	var wg sync.WaitGroup
 	for i, a := range actions {
 		wg.Go(func() {
@@ -336,13 +171,13 @@ func Timeline(ctx context.Context, clk clock.Clock, start time.Time, actions []s
 				defer t.Stop()
 				select {
 				case <-ctx.Done():
-					events[i] = Event{Name: a.Name, Planned: a.At.Duration, Error: "not fired: " + ctx.Err().Error()}
+					events[i] = result.Event{Name: a.Name, Planned: a.At.Duration, Error: "not fired: " + ctx.Err().Error()}
 					return
 				case <-t.C():
 				}
 			}
 			if onEvent != nil {
-				onEvent(Event{Name: a.Name, Planned: a.At.Duration, Kind: kindOf(a), Start: clk.Now()}, false)
+				onEvent(result.Event{Name: a.Name, Planned: a.At.Duration, Kind: a.Kind(), Start: clk.Now()}, false)
 			}
 			ev := do(ctx, a)
 			events[i] = ev
@@ -355,18 +190,8 @@ func Timeline(ctx context.Context, clk clock.Clock, start time.Time, actions []s
 	return events
 }
 
-func kindOf(a scenario.Action) string {
-	switch {
-	case a.PodKill != nil:
-		return KindPodKill
-	case a.Upgrade != nil:
-		return KindUpgrade
-	}
-	return ""
-}
-
 // Windows turns events into the template's {{.chaos.NAME...}} data.
-func Windows(events []Event) map[string]scenario.ActionWindow {
+func Windows(events []result.Event) map[string]scenario.ActionWindow {
 	out := map[string]scenario.ActionWindow{}
 	for _, e := range events {
 		if !e.Start.IsZero() {

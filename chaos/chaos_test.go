@@ -13,11 +13,13 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -89,7 +91,7 @@ func TestPodKill(t *testing.T) {
 	in := &Injector{Client: cs, Namespace: ns, Clock: clk}
 	ev := in.Do(context.Background(), scenario.Action{Name: "kill", At: scenario.D(5 * time.Second),
 		PodKill: &scenario.PodKill{Component: "controller", Ordinal: ptr(1), GracePeriod: ptr(scenario.D(3 * time.Second))}})
-	if ev.Error != "" || ev.Kind != KindPodKill || !slices.Equal(ev.Targets, []string{"controller-1"}) {
+	if ev.Error != "" || ev.Kind != scenario.KindPodKill || !slices.Equal(ev.Targets, []string{"controller-1"}) {
 		t.Fatalf("event %+v", ev)
 	}
 	if !ev.Start.Equal(clk.Now()) || ev.Planned != 5*time.Second {
@@ -216,14 +218,14 @@ func TestTimeline(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var fired []string
-	do := func(_ context.Context, a scenario.Action) Event {
+	do := func(_ context.Context, a scenario.Action) result.Event {
 		mu.Lock()
 		fired = append(fired, a.Name)
 		mu.Unlock()
-		return Event{Name: a.Name, Start: clk.Now(), End: clk.Now()}
+		return result.Event{Name: a.Name, Start: clk.Now(), End: clk.Now()}
 	}
 	var starts []string
-	onEvent := func(ev Event, done bool) {
+	onEvent := func(ev result.Event, done bool) {
 		if !done {
 			mu.Lock()
 			starts = append(starts, ev.Name)
@@ -231,7 +233,7 @@ func TestTimeline(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan []Event)
+	out := make(chan []result.Event)
 	go func() { out <- Timeline(ctx, clk, start, actions, do, onEvent) }()
 
 	waitFor := func(n int) {
@@ -277,33 +279,171 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
+// fakeApply plays server-side apply on the fake clientset: workloads are
+// created or replaced, not yet rolled.
+type fakeApply struct {
+	cs   *fake.Clientset
+	objs []*unstructured.Unstructured
+}
+
+func (f *fakeApply) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
+	f.objs = objs
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			var d appsv1.Deployment
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+				return err
+			}
+			d.Namespace = ns
+			if _, err := f.cs.AppsV1().Deployments(ns).Update(ctx, &d, metav1.UpdateOptions{}); err != nil {
+				if _, err := f.cs.AppsV1().Deployments(ns).Create(ctx, &d, metav1.CreateOptions{}); err != nil {
+					return err
+				}
+			}
+		case "StatefulSet":
+			var s appsv1.StatefulSet
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &s); err != nil {
+				return err
+			}
+			s.Namespace = ns
+			if _, err := f.cs.AppsV1().StatefulSets(ns).Create(ctx, &s, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// settleAll makes every Deployment and StatefulSet ready, once each.
+func settleAll(ctx context.Context, cs *fake.Clientset, rolled *[]string, mu *sync.Mutex) {
+	for ctx.Err() == nil {
+		ds, _ := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		for _, d := range ds.Items {
+			if n := *d.Spec.Replicas; d.Status.ReadyReplicas < n {
+				d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+				cs.AppsV1().Deployments(ns).UpdateStatus(ctx, &d, metav1.UpdateOptions{})
+				mu.Lock()
+				*rolled = append(*rolled, d.Name)
+				mu.Unlock()
+			}
+		}
+		ss, _ := cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+		for _, s := range ss.Items {
+			if n := *s.Spec.Replicas; s.Status.ReadyReplicas < n {
+				s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n}
+				cs.AppsV1().StatefulSets(ns).UpdateStatus(ctx, &s, metav1.UpdateOptions{})
+				mu.Lock()
+				*rolled = append(*rolled, s.Name)
+				mu.Unlock()
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An upgrade to an overlay renders it with the system's components and
+// the upgrade's on top, applies it and waits for every workload.
 func TestUpgradeToOverlay(t *testing.T) {
 	cs := fake.NewClientset(&appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "worker"}},
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "perfrun/worker:v1"}}}}},
+		Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var order []string
+	var rolled []string
 	var mu sync.Mutex
-	go settle(ctx, cs, &order, &mu)
-	var applied string
-	in := &Injector{Client: cs, Namespace: ns, Poll: 5 * time.Millisecond,
-		ApplyOverlay: func(ctx context.Context, u scenario.Upgrade) ([]string, error) {
-			applied = u.Overlay
-			d, _ := cs.AppsV1().Deployments(ns).Get(ctx, "worker", metav1.GetOptions{})
-			d.Spec.Template.Spec.Containers[0].Image = "perfrun/worker:v2"
-			_, err := cs.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
-			return []string{"worker"}, err
-		}}
-	ev := in.Do(ctx, scenario.Action{Name: "up", Upgrade: &scenario.Upgrade{Overlay: "fixtures/system/overlays/v2", Timeout: scenario.D(10 * time.Second)}})
-	if ev.Error != "" || applied != "fixtures/system/overlays/v2" || !slices.Equal(ev.Targets, []string{"worker"}) {
-		t.Fatalf("overlay upgrade: %+v (applied %q)", ev, applied)
+	go settleAll(ctx, cs, &rolled, &mu)
+	app := &fakeApply{cs: cs}
+	var images map[string]string
+	in := &Injector{Client: cs, Namespace: ns, Poll: 5 * time.Millisecond, Repo: "..", Deploy: app,
+		System:   scenario.System{Components: map[string]scenario.Component{"worker": {Replicas: ptr(int32(2)), Args: []string{"-a"}, Env: map[string]string{"A": "1"}}}},
+		Upgraded: func(m map[string]string) { images = m }}
+	ev := in.Do(ctx, scenario.Action{Name: "up", Upgrade: &scenario.Upgrade{Overlay: "fixtures/system/overlays/v2", Timeout: scenario.D(10 * time.Second),
+		Components: map[string]scenario.Component{"worker": {Args: []string{"-b"}, Env: map[string]string{"B": "2"}}}}})
+	if ev.Error != "" || ev.Kind != scenario.KindUpgrade || !slices.Equal(ev.Targets, []string{"controller", "listener", "redis", "worker"}) {
+		t.Fatalf("overlay upgrade: %+v", ev)
+	}
+	if images["worker/worker"] != "perfrun/worker:v2" {
+		t.Errorf("upgraded images %v", images)
+	}
+	d, _ := cs.AppsV1().Deployments(ns).Get(ctx, "worker", metav1.GetOptions{})
+	c := d.Spec.Template.Spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if *d.Spec.Replicas != 2 || c.Image != "perfrun/worker:v2" || !slices.Contains(c.Args, "-a") || !slices.Contains(c.Args, "-b") || env["A"] != "1" || env["B"] != "2" {
+		t.Errorf("worker after the upgrade: replicas %d, %+v", *d.Spec.Replicas, c)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Equal(order, []string{"rolled"}) {
-		t.Errorf("the upgrade must wait for the rollout: %v", order)
+	slices.Sort(rolled)
+	if !slices.Equal(rolled, []string{"controller", "listener", "redis", "worker"}) {
+		t.Errorf("the upgrade must wait for every rollout: %v", rolled)
+	}
+}
+
+func TestUpgradeToOverlayNeedsDeploy(t *testing.T) {
+	in := &Injector{Client: fake.NewClientset(), Namespace: ns, Repo: ".."}
+	ev := in.Do(context.Background(), scenario.Action{Name: "up", Upgrade: &scenario.Upgrade{Overlay: "fixtures/system/overlays/v2", Timeout: scenario.D(time.Second)}})
+	if !strings.Contains(ev.Error, "needs Injector.Deploy") || len(ev.Steps) != 1 || ev.Steps[0].Name != "rollout" {
+		t.Errorf("%+v", ev)
+	}
+}
+
+func TestNoKind(t *testing.T) {
+	ev := (&Injector{}).Do(context.Background(), scenario.Action{Name: "none"})
+	if ev.Error != "action has no kind" || ev.Kind != "" {
+		t.Errorf("%+v", ev)
+	}
+}
+
+// Every kind a scenario may have is carried out here.
+func TestEveryKindHasAnAction(t *testing.T) {
+	for _, k := range scenario.ActionKinds() {
+		mk, ok := kinds[k]
+		if !ok {
+			t.Errorf("no chaos implementation of %s", k)
+			continue
+		}
+		var a scenario.Action
+		switch k {
+		case scenario.KindPodKill:
+			a.PodKill = &scenario.PodKill{}
+		case scenario.KindUpgrade:
+			a.Upgrade = &scenario.Upgrade{}
+		}
+		if a.Kind() != k {
+			t.Errorf("test does not set %s", k)
+			continue
+		}
+		if act := mk(a.Spec()); act.Kind() != k {
+			t.Errorf("kinds[%s] is a %s", k, act.Kind())
+		}
+	}
+	if len(kinds) != len(scenario.ActionKinds()) {
+		t.Errorf("kinds %d, scenario has %v", len(kinds), scenario.ActionKinds())
+	}
+}
+
+func TestMergeComponent(t *testing.T) {
+	base := scenario.Component{Replicas: ptr(int32(2)), Image: "a:v1", Args: []string{"-a"}, Env: map[string]string{"A": "1", "B": "1"},
+		Resources: &scenario.Resources{Requests: map[string]string{"cpu": "100m"}, Limits: map[string]string{"cpu": "500m"}}}
+	got := mergeComponent(base, scenario.Component{Image: "a:v2", Args: []string{"-b"}, Env: map[string]string{"B": "2"},
+		Resources: &scenario.Resources{Limits: map[string]string{"cpu": "1", "memory": "64Mi"}}})
+	if *got.Replicas != 2 || got.Image != "a:v2" || !slices.Equal(got.Args, []string{"-a", "-b"}) || got.Env["A"] != "1" || got.Env["B"] != "2" {
+		t.Errorf("merged %+v", got)
+	}
+	if r := got.Resources; r.Requests["cpu"] != "100m" || r.Limits["cpu"] != "1" || r.Limits["memory"] != "64Mi" {
+		t.Errorf("merged resources %+v", r)
+	}
+	if base.Env["B"] != "1" || base.Resources.Limits["cpu"] != "500m" || len(base.Args) != 1 {
+		t.Errorf("the system's component changed: %+v %+v", base, base.Resources)
+	}
+	if got := mergeComponent(scenario.Component{}, scenario.Component{Resources: &scenario.Resources{Requests: map[string]string{"cpu": "1"}}}); got.Resources.Requests["cpu"] != "1" {
+		t.Errorf("resources of an upgrade over none: %+v", got.Resources)
 	}
 }

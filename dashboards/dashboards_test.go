@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/result"
 )
 
@@ -83,8 +82,8 @@ func TestChaosDashboardAnnotatesRunEvents(t *testing.T) {
 		t.Fatalf("chaos.json annotations: tags %v, prometheus %v", tags, prom)
 	}
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	run := &result.Run{TestID: "abcd", Chaos: []chaos.Event{{Name: "kill", Kind: "podKill", Start: start, End: start.Add(time.Second), Targets: []string{"controller-1"},
-		Steps: []chaos.Step{{Name: "wait", Start: start, End: start.Add(time.Second)}}}}}
+	run := &result.Run{TestID: "abcd", Chaos: []result.Event{{Name: "kill", Kind: "podKill", Start: start, End: start.Add(time.Second), Targets: []string{"controller-1"},
+		Steps: []result.ActionStep{{Name: "wait", Start: start, End: start.Add(time.Second)}}}}}
 	as := ChaosAnnotations(run)
 	if len(as) != 2 || as[0].Time != start.UnixMilli() || !slices.Contains(as[0].Tags, "chaos") || !slices.Contains(as[0].Tags, "testid:abcd") || !strings.Contains(as[0].Text, "controller-1") {
 		t.Fatalf("annotations = %+v", as)

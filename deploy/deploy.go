@@ -77,6 +77,62 @@ func Workloads(objs []*unstructured.Unstructured) []string {
 	return names
 }
 
+// Workload is a rendered Deployment or StatefulSet as a preflight sees it.
+type Workload struct {
+	Kind string // Deployment or StatefulSet
+	// Replicas is the most pods it may have: spec.replicas (1 when left
+	// out, as Kubernetes defaults it), or the maxReplicas of a rendered
+	// HorizontalPodAutoscaler that scales it, when higher.
+	Replicas int32
+}
+
+// Inventory is every rendered Deployment and StatefulSet by name.
+func Inventory(objs []*unstructured.Unstructured) map[string]Workload {
+	out := map[string]Workload{}
+	for _, o := range objs {
+		if o.GetAPIVersion() == "apps/v1" && (o.GetKind() == "Deployment" || o.GetKind() == "StatefulSet") {
+			n, ok := intField(o, "spec", "replicas")
+			if !ok {
+				n = 1
+			}
+			out[o.GetName()] = Workload{Kind: o.GetKind(), Replicas: int32(n)}
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "HorizontalPodAutoscaler" {
+			continue
+		}
+		name, _, _ := unstructured.NestedString(o.Object, "spec", "scaleTargetRef", "name")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "scaleTargetRef", "kind")
+		w, ok := out[name]
+		if n, set := intField(o, "spec", "maxReplicas"); ok && set && kind == w.Kind && int32(n) > w.Replicas {
+			w.Replicas = int32(n)
+			out[name] = w
+		}
+	}
+	return out
+}
+
+// intField reads an integer that YAML or a typed round trip may have left
+// as any of Go's number types.
+func intField(o *unstructured.Unstructured, path ...string) (int64, bool) {
+	v, ok, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+	if !ok {
+		return 0, false
+	}
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int32:
+		return int64(n), true
+	case int:
+		return int64(n), true
+	case float64:
+		return int64(n), true
+	}
+	return 0, false
+}
+
 // Customize applies the scenario's components to the rendered workloads.
 // A component that names no rendered workload is an error naming it.
 func Customize(objs []*unstructured.Unstructured, components map[string]scenario.Component) error {

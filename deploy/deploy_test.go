@@ -163,3 +163,33 @@ func TestDeleteNamespaceRetries(t *testing.T) {
 		t.Errorf("an API that never answers: %v", err)
 	}
 }
+
+// TestInventory reads kinds and replicas from rendered overlays, after the
+// scenario's components and with an HPA's maxReplicas where one scales a
+// workload.
+func TestInventory(t *testing.T) {
+	objs, err := Render("../fixtures/system/overlays/v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Customize(objs, map[string]scenario.Component{"controller": {Replicas: ptr(int32(3))}}); err != nil {
+		t.Fatal(err)
+	}
+	inv := Inventory(objs)
+	if w := inv["controller"]; w.Kind != "StatefulSet" || w.Replicas != 3 {
+		t.Errorf("controller: %+v", w)
+	}
+	if w := inv["worker"]; w.Kind != "Deployment" || w.Replicas < 1 {
+		t.Errorf("worker: %+v", w)
+	}
+	if len(inv) != len(Workloads(objs)) {
+		t.Errorf("inventory %v, workloads %v", inv, Workloads(objs))
+	}
+	hpa, err := Render("../fixtures/hpa/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := Inventory(hpa)["listener"]; w.Replicas != 4 {
+		t.Errorf("listener under an HPA of at most 4: %+v", w)
+	}
+}

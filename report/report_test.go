@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/assertions"
-	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/compare"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
@@ -50,10 +49,10 @@ func synthetic(scale float64) *result.Run {
 		Versions: map[string]string{"perfrun": "dev", "listener": "v1.2.0"},
 		Started:  start.Add(-30 * time.Second), Finished: end.Add(40 * time.Second), LoadStart: start, LoadEnd: end, Drained: end.Add(10 * time.Second),
 		Steps: []result.Step{{Name: "deploy", Start: start.Add(-30 * time.Second), End: start, Seconds: 30}, {Name: "load", Start: start, End: end, Seconds: 120}},
-		Chaos: []chaos.Event{
+		Chaos: []result.Event{
 			{Name: "kill_one", Kind: "podKill", Planned: 40 * time.Second, Start: kill, End: kill.Add(time.Second), Targets: []string{"controller-1"}},
 			{Name: "upgrade", Kind: "upgrade", Planned: 70 * time.Second, Start: up, End: up.Add(30 * time.Second),
-				Steps: []chaos.Step{{Name: "migration", Start: up.Add(5 * time.Second), End: up.Add(15 * time.Second)}}},
+				Steps: []result.ActionStep{{Name: "migration", Start: up.Add(5 * time.Second), End: up.Add(15 * time.Second)}}},
 		},
 		Restarts: []result.Restart{{Pod: "listener-7f9c-abcde", Container: "listener", Count: 2, Reason: "Completed", Cause: "Container listener failed liveness probe, will be restarted"}},
 		Assertions: []assertions.Result{

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/assertions"
-	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -61,7 +60,7 @@ type Run struct {
 	LoadEnd   time.Time `json:"loadEnd,omitzero"`
 	Drained   time.Time `json:"drained,omitzero"`
 
-	Chaos []chaos.Event `json:"chaos,omitempty"`
+	Chaos []Event `json:"chaos,omitempty"`
 	// Restarts are the containers in the run's namespace that restarted;
 	// their previous logs are in pod-logs/.
 	Restarts   []Restart           `json:"restarts,omitempty"`

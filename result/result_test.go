@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/assertions"
-	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -22,7 +21,7 @@ func sample() *Run {
 		Versions: map[string]string{"perfrun": "dev", "worker": "perfrun/worker:v2"},
 		Started:  start, Finished: start.Add(95 * time.Second),
 		Steps: []Step{{Name: "deploy", Start: start, End: start.Add(10 * time.Second), Seconds: 10}},
-		Chaos: []chaos.Event{{Name: "kill", Kind: "podKill", Start: start.Add(30 * time.Second), End: start.Add(31 * time.Second), Targets: []string{"controller-1"}}},
+		Chaos: []Event{{Name: "kill", Kind: "podKill", Start: start.Add(30 * time.Second), End: start.Add(31 * time.Second), Targets: []string{"controller-1"}}},
 		Assertions: []assertions.Result{
 			{Name: "throughput", Kind: assertions.KindThroughput, Op: ">=", Bound: 100, Value: v(150), Status: assertions.Pass, Query: "sum(x)",
 				Series: []assertions.Series{{Labels: map[string]string{"pod": "a"}, Points: []assertions.Point{{T: 1, V: 150}}}}},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/cluster"
 	"github.com/perfrun/perfrun/deploy"
 	"github.com/perfrun/perfrun/scenario"
@@ -14,7 +15,8 @@ import (
 
 // Preflight checks, before anything is deployed, what validation of the
 // file alone cannot: the overlay renders, the components it names exist in
-// it, the load script and k6 are there. Its errors are bad input (exit 2)
+// it, each chaos action can be carried out on it (chaos.Preflight), the
+// load script and k6 are there. Its errors are bad input (exit 2)
 // and name the field.
 func Preflight(s *scenario.Scenario, repo, k6 string) error {
 	objs, err := deploy.Render(filepath.Join(repo, s.Spec.System.Overlay))
@@ -24,30 +26,8 @@ func Preflight(s *scenario.Scenario, repo, k6 string) error {
 	if err := deploy.Customize(objs, s.Spec.System.Components); err != nil {
 		return err
 	}
-	names := map[string]bool{}
-	for _, n := range deploy.Workloads(objs) {
-		names[n] = true
-	}
-	for i, a := range s.Spec.Chaos {
-		if a.PodKill != nil && !names[a.PodKill.Component] {
-			return fmt.Errorf("spec.chaos[%d].podKill.component: no workload %q in the overlay", i, a.PodKill.Component)
-		}
-		if u := a.Upgrade; u != nil {
-			if u.Overlay != "" {
-				up, err := deploy.Render(filepath.Join(repo, u.Overlay))
-				if err != nil {
-					return fmt.Errorf("spec.chaos[%d].upgrade.overlay: %w", i, err)
-				}
-				for _, n := range deploy.Workloads(up) {
-					names[n] = true
-				}
-			}
-			for c := range u.Components {
-				if !names[c] {
-					return fmt.Errorf("spec.chaos[%d].upgrade.components.%s: no workload of that name in the overlay", i, c)
-				}
-			}
-		}
+	if err := chaos.Preflight(&chaos.Plan{Repo: repo, Scenario: s, Workloads: deploy.Inventory(objs)}); err != nil {
+		return err
 	}
 	if _, err := os.Stat(filepath.Join(repo, s.Spec.Load.Script)); err != nil {
 		return fmt.Errorf("spec.load.script: %w", err)

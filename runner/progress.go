@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/assertions"
-	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
@@ -82,7 +81,7 @@ func (p *Progress) Linef(format string, args ...any) {
 }
 
 // Chaos reports an action starting or ending (chaos.Timeline's onEvent).
-func (p *Progress) Chaos(ev chaos.Event, done bool) {
+func (p *Progress) Chaos(ev result.Event, done bool) {
 	j := map[string]any{"event": "chaos", "name": ev.Name, "kind": ev.Kind, "done": done}
 	h := fmt.Sprintf("  ⚡ chaos %s (%s) fired", ev.Name, ev.Kind)
 	if done {

@@ -219,52 +219,6 @@ func (r *runState) deploy(ctx context.Context) error {
 	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
 }
 
-// applyOverlay is an upgrade to another release: its overlay rendered with
-// the scenario's component settings (and the upgrade's on top), applied
-// over the running system.
-func (r *runState) applyOverlay(ctx context.Context, u scenario.Upgrade) ([]string, error) {
-	objs, err := deploy.Render(filepath.Join(r.opts.Repo, u.Overlay))
-	if err != nil {
-		return nil, err
-	}
-	comps := map[string]scenario.Component{}
-	for k, v := range r.s.Spec.System.Components {
-		comps[k] = v
-	}
-	for k, v := range u.Components {
-		comps[k] = mergeComponent(comps[k], v)
-	}
-	if err := deploy.Customize(objs, comps); err != nil {
-		return nil, err
-	}
-	for k, v := range deploy.Images(objs) {
-		r.res.Versions["upgraded:"+k] = v
-	}
-	if err := r.dc.Apply(ctx, r.ns, objs); err != nil {
-		return nil, err
-	}
-	return deploy.Workloads(objs), nil
-}
-
-func mergeComponent(base, over scenario.Component) scenario.Component {
-	out := base
-	if over.Replicas != nil {
-		out.Replicas = over.Replicas
-	}
-	if over.Image != "" {
-		out.Image = over.Image
-	}
-	out.Args = append(slices.Clone(base.Args), over.Args...)
-	if len(over.Env) > 0 {
-		out.Env = maps.Clone(base.Env)
-		if out.Env == nil {
-			out.Env = map[string]string{}
-		}
-		maps.Copy(out.Env, over.Env)
-	}
-	return out
-}
-
 // serviceURL is http://CLUSTER-IP:PORT of a Service in the run's namespace,
 // reachable from here when the provider says pods are.
 func (r *runState) serviceURL(ctx context.Context, t scenario.Target) (string, error) {
@@ -296,8 +250,14 @@ func (r *runState) load(ctx context.Context) error {
 	}
 	start := k6.Started()
 	r.res.LoadStart = start
-	inj := &chaos.Injector{Client: r.kube, Dynamic: r.dc.Dynamic, ChaosMesh: r.chaosMesh, Namespace: r.ns, Seed: int64(start.UnixNano()), ApplyOverlay: r.applyOverlay}
-	chaosDone := make(chan []chaos.Event, 1)
+	inj := &chaos.Injector{Client: r.kube, Dynamic: r.dc.Dynamic, ChaosMesh: r.chaosMesh, Namespace: r.ns, Seed: int64(start.UnixNano()),
+		Repo: r.opts.Repo, System: r.s.Spec.System, Deploy: r.dc,
+		Upgraded: func(images map[string]string) {
+			for k, v := range images {
+				r.res.Versions["upgraded:"+k] = v
+			}
+		}}
+	chaosDone := make(chan []result.Event, 1)
 	cctx, stopChaos := context.WithCancel(ctx)
 	go func() {
 		chaosDone <- chaos.Timeline(cctx, clock.RealClock{}, start, r.s.Spec.Chaos, inj.Do, r.p.Chaos)

@@ -77,6 +77,12 @@ func TestPreflight(t *testing.T) {
 		t.Errorf("unknown component: %v", err)
 	}
 	s = smoke(t)
+	many := 99
+	s.Spec.Chaos[0].PodKill.Count = &many
+	if err := Preflight(s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.count: asks to kill 99 pods") {
+		t.Errorf("count above replicas: %v", err)
+	}
+	s = smoke(t)
 	if err := Preflight(s, "..", "/nonexistent/k6"); err == nil || !strings.Contains(err.Error(), "--k6") {
 		t.Errorf("missing k6: %v", err)
 	}

@@ -221,3 +221,23 @@ func TestExampleScenariosParse(t *testing.T) {
 		}
 	}
 }
+
+func TestActionKinds(t *testing.T) {
+	s, err := Parse([]byte(good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Spec.Chaos[0].Kind(); got != KindPodKill {
+		t.Errorf("kind of a podKill = %q", got)
+	}
+	if got := s.Spec.Chaos[1].Kind(); got != KindUpgrade {
+		t.Errorf("kind of an upgrade = %q", got)
+	}
+	if a := (Action{Name: "none"}); a.Kind() != "" || a.Spec() != nil || len(a.Specs()) != 0 {
+		t.Errorf("an action with no kind: %q %v", a.Kind(), a.Specs())
+	}
+	two := Action{PodKill: &PodKill{}, Upgrade: &Upgrade{}}
+	if two.Kind() != "" || len(two.Specs()) != 2 {
+		t.Errorf("an action with two kinds: %q %v", two.Kind(), two.Specs())
+	}
+}

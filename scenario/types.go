@@ -150,7 +150,8 @@ type Drain struct {
 }
 
 // Action is one chaos event at an offset from load start. Exactly one of
-// its kinds is set.
+// its kinds is set; each kind is a type of its own file (podkill.go,
+// upgrade.go) and one row of actionKinds.
 type Action struct {
 	// Name is an identifier ([A-Za-z_][A-Za-z0-9_]*) so that assertions can
 	// write {{.chaos.NAME.start}}.
@@ -160,47 +161,74 @@ type Action struct {
 	Upgrade *Upgrade `yaml:"upgrade,omitempty" json:"upgrade,omitempty"`
 }
 
-// PodKill deletes pods of a component. One of Count, Ordinal, Percent.
-type PodKill struct {
-	Component string `yaml:"component" json:"component"`
-	Count     *int   `yaml:"count,omitempty" json:"count,omitempty"`
-	Ordinal   *int   `yaml:"ordinal,omitempty" json:"ordinal,omitempty"`
-	Percent   *int   `yaml:"percent,omitempty" json:"percent,omitempty"`
-	// GracePeriod is the pod's termination grace (0 = kill at once).
-	GracePeriod *Duration `yaml:"gracePeriod,omitempty" json:"gracePeriod,omitempty"`
-	// Seed makes the random pick reproducible (default: the run's seed).
-	Seed *int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+// ActionSpec is the settings of one kind of chaos action (*PodKill,
+// *Upgrade): what the file says under the kind's key, its defaults and
+// its checks. Package chaos carries each kind out.
+type ActionSpec interface {
+	// Kind is the kind's key on an action (podKill, upgrade).
+	Kind() string
+	// Default fills what the file leaves out.
+	Default()
+	// Validate returns the problems of the defaulted settings, each with
+	// a field path under p (spec.chaos[N].KIND); s is the whole scenario.
+	Validate(p string, s *Scenario) []FieldError
 }
 
-// Migration timing relative to the rolling update.
-const (
-	MigrateBefore = "before"
-	MigrateDuring = "during"
-	MigrateAfter  = "after"
-)
-
-// Upgrade rolls the system to another release: another overlay applied
-// over the running one (its images and settings), and/or components'
-// images, args or env changed in place; with an optional migration Job.
-type Upgrade struct {
-	// Overlay, when set, is the release's kustomize directory (under
-	// fixtures/), applied over the deployed system with spec.system's
-	// component settings, then Components on top.
-	Overlay string `yaml:"overlay,omitempty" json:"overlay,omitempty"`
-	// Components maps a workload name to its new settings.
-	Components map[string]Component `yaml:"components,omitempty" json:"components,omitempty"`
-	Migration  *Migration           `yaml:"migration,omitempty" json:"migration,omitempty"`
-	// Timeout bounds the whole upgrade (rollout and migration).
-	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+// actionKinds are the kinds an action may have, in the order error
+// messages list them: a kind's key and its field on Action.
+var actionKinds = []struct {
+	key  string
+	spec func(*Action) ActionSpec
+}{
+	{KindPodKill, func(a *Action) ActionSpec { return nilOr(a.PodKill) }},
+	{KindUpgrade, func(a *Action) ActionSpec { return nilOr(a.Upgrade) }},
 }
 
-// Migration is a Job run as part of an upgrade.
-type Migration struct {
-	When    string            `yaml:"when" json:"when"`
-	Image   string            `yaml:"image" json:"image"`
-	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
-	Args    []string          `yaml:"args,omitempty" json:"args,omitempty"`
-	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+// nilOr keeps a nil *T from becoming a non-nil interface.
+func nilOr[T any, P interface {
+	*T
+	ActionSpec
+}](p P) ActionSpec {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+// ActionKinds are the keys of every kind of action.
+func ActionKinds() []string {
+	keys := make([]string, len(actionKinds))
+	for i, k := range actionKinds {
+		keys[i] = k.key
+	}
+	return keys
+}
+
+// Specs are the kinds set on the action (one, when it is valid).
+func (a *Action) Specs() []ActionSpec {
+	var out []ActionSpec
+	for _, k := range actionKinds {
+		if sp := k.spec(a); sp != nil {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// Spec is the action's kind, nil unless exactly one is set.
+func (a *Action) Spec() ActionSpec {
+	if sp := a.Specs(); len(sp) == 1 {
+		return sp[0]
+	}
+	return nil
+}
+
+// Kind is the key of the action's kind, "" unless exactly one is set.
+func (a *Action) Kind() string {
+	if sp := a.Spec(); sp != nil {
+		return sp.Kind()
+	}
+	return ""
 }
 
 // Assertion decides part of the verdict. Either Query (with Op and Bound)

@@ -48,19 +48,8 @@ func SetDefaults(s *Scenario) {
 		sp.Drain.Settle = D(DefaultDrainSettle)
 	}
 	for i := range sp.Chaos {
-		a := &sp.Chaos[i]
-		if k := a.PodKill; k != nil {
-			if k.Count == nil && k.Ordinal == nil && k.Percent == nil {
-				one := 1
-				k.Count = &one
-			}
-			if k.GracePeriod == nil {
-				zero := D(0)
-				k.GracePeriod = &zero
-			}
-		}
-		if u := a.Upgrade; u != nil && u.Timeout.Duration == 0 {
-			u.Timeout = D(DefaultUpgradeTimeout)
+		for _, k := range sp.Chaos[i].Specs() {
+			k.Default()
 		}
 	}
 	for i := range sp.Assertions {
@@ -345,81 +334,15 @@ func (v *validator) chaos(s *Scenario) map[string]*Action {
 		if a.At.Duration >= s.Spec.Load.Duration.Duration && s.Spec.Load.Duration.Duration > 0 {
 			v.add(p+".at", "must be before the load ends (%s), got %s", s.Spec.Load.Duration, a.At)
 		}
-		kinds := 0
-		if a.PodKill != nil {
-			kinds++
-			v.podKill(p+".podKill", a.PodKill)
+		kinds := a.Specs()
+		for _, k := range kinds {
+			v.errs = append(v.errs, k.Validate(p+"."+k.Kind(), s)...)
 		}
-		if a.Upgrade != nil {
-			kinds++
-			v.upgrade(p+".upgrade", a.Upgrade)
-		}
-		if kinds != 1 {
-			v.add(p, "exactly one of podKill, upgrade must be set, got %d", kinds)
+		if len(kinds) != 1 {
+			v.add(p, "exactly one of %s must be set, got %d", strings.Join(ActionKinds(), ", "), len(kinds))
 		}
 	}
 	return byName
-}
-
-func (v *validator) podKill(p string, k *PodKill) {
-	if k.Component == "" {
-		v.add(p+".component", "required")
-	} else if !dnsLabel.MatchString(k.Component) {
-		v.add(p+".component", "must be a workload name (DNS label), got %q", k.Component)
-	}
-	set := 0
-	if k.Count != nil {
-		set++
-		if *k.Count < 1 {
-			v.add(p+".count", "must be ≥ 1, got %d", *k.Count)
-		}
-	}
-	if k.Ordinal != nil {
-		set++
-		if *k.Ordinal < 0 {
-			v.add(p+".ordinal", "must be ≥ 0, got %d", *k.Ordinal)
-		}
-	}
-	if k.Percent != nil {
-		set++
-		if *k.Percent < 1 || *k.Percent > 100 {
-			v.add(p+".percent", "must be 1..100, got %d", *k.Percent)
-		}
-	}
-	if set > 1 {
-		v.add(p, "at most one of count, ordinal, percent may be set")
-	}
-}
-
-func (v *validator) upgrade(p string, u *Upgrade) {
-	if len(u.Components) == 0 && u.Overlay == "" {
-		v.add(p, "set overlay (the release to roll to) or components (what to change), or both")
-	}
-	v.relPath(p+".overlay", u.Overlay, "fixtures/")
-	for _, name := range sortedKeys(u.Components) {
-		c := u.Components[name]
-		cp := p + ".components." + name
-		if !dnsLabel.MatchString(name) {
-			v.add(cp, "component name must be a DNS label (the workload's name)")
-		}
-		if c.Image == "" && c.Args == nil && c.Env == nil && c.Replicas == nil && c.Resources == nil {
-			v.add(cp, "nothing to change: set image, args, env, replicas or resources")
-		}
-		v.component(cp, c)
-	}
-	if m := u.Migration; m != nil {
-		if !slices.Contains([]string{MigrateBefore, MigrateDuring, MigrateAfter}, m.When) {
-			v.add(p+".migration.when", "must be before, during or after, got %q", m.When)
-		}
-		if m.Image == "" {
-			v.add(p+".migration.image", "required")
-		}
-		for k := range m.Env {
-			if !envName.MatchString(k) {
-				v.add(p+".migration.env."+k, "not a valid environment variable name")
-			}
-		}
-	}
 }
 
 func (v *validator) assertions(s *Scenario, actions map[string]*Action) {

@@ -1,9 +1,11 @@
-package chaos
+package result
 
 import "time"
 
 // Event is what one chaos action did and when: the record that results,
-// assertions ({{.chaos.NAME.start}}) and the report use.
+// assertions ({{.chaos.NAME.start}}) and the report use. Package chaos
+// makes them; it lives here so that reading results (compare, report)
+// needs nothing of Kubernetes.
 type Event struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"` // podKill, upgrade
@@ -15,12 +17,12 @@ type Event struct {
 	Targets []string `json:"targets,omitempty"`
 	// Steps are the parts of a compound action (rollout, migration), each
 	// with its own start and end.
-	Steps []Step `json:"steps,omitempty"`
-	Error string `json:"error,omitempty"`
+	Steps []ActionStep `json:"steps,omitempty"`
+	Error string       `json:"error,omitempty"`
 }
 
-// Step is one timed part of an action.
-type Step struct {
+// ActionStep is one timed part of a chaos action.
+type ActionStep struct {
 	Name  string    `json:"name"`
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
