@@ -56,10 +56,14 @@ type Runner func(ctx context.Context, name string, args ...string) ([]byte, erro
 // Exec is the Runner of real commands.
 func Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+	if err == nil {
+		return out, nil
 	}
-	return out, nil
+	err = fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	if msg := bytes.TrimSpace(out); len(msg) > 0 {
+		err = fmt.Errorf("%w: %s", err, msg)
+	}
+	return out, err
 }
 
 // Options say which kind cluster, made how. The zero value with Repo set

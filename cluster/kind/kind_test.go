@@ -245,3 +245,13 @@ func TestPrometheusOverlay(t *testing.T) {
 		}
 	}
 }
+
+func TestExecErrorsNameTheCommand(t *testing.T) {
+	if _, err := Exec(context.Background(), "/nonexistent/kind", "get", "clusters"); err == nil ||
+		!strings.HasPrefix(err.Error(), "/nonexistent/kind get clusters: ") || strings.HasSuffix(err.Error(), ": ") {
+		t.Errorf("Exec: %v", err)
+	}
+	if _, err := Exec(context.Background(), "sh", "-c", "echo nope >&2; exit 3"); err == nil || !strings.HasSuffix(err.Error(), "exit status 3: nope") {
+		t.Errorf("Exec: %v", err)
+	}
+}
