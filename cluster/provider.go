@@ -1,6 +1,8 @@
-// Package cluster says where a run's Kubernetes comes from. Providers (the
-// embedded local cluster, kind, any kubeconfig) sit behind one small
-// interface, as in sigs.k8s.io/kind.
+// Package cluster says where a run's Kubernetes comes from. Providers sit
+// behind one small interface, as in sigs.k8s.io/kind, one folder each
+// beside this file: local (the embedded cluster), kind, and kubeconfig (any
+// existing cluster). Package providers builds one by name; kwok adds
+// simulated nodes to any of them.
 package cluster
 
 import (
@@ -31,4 +33,17 @@ type Access struct {
 	// PodsReachable says pod IPs are routable from this machine, so k6 can run
 	// here as a local process instead of a Job in the cluster.
 	PodsReachable bool
+}
+
+// Teardowner is a Provider that can undo what its Ensure started: the
+// suites call it when they finish. It removes only what Ensure started in
+// this process; a cluster that was up before is left up.
+type Teardowner interface {
+	Teardown(ctx context.Context, log io.Writer) error
+}
+
+// LogExporter is a Provider that can copy its cluster's own logs (its
+// components', not the run's pods') to a folder, for CI artifacts.
+type LogExporter interface {
+	ExportLogs(ctx context.Context, dest string) error
 }

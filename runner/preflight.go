@@ -1,14 +1,11 @@
 package runner
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/perfrun/perfrun/chaos"
-	"github.com/perfrun/perfrun/cluster"
 	"github.com/perfrun/perfrun/deploy"
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -36,26 +33,4 @@ func Preflight(s *scenario.Scenario, repo, k6 string) error {
 		return fmt.Errorf("--k6: %w (build it with make k6)", err)
 	}
 	return nil
-}
-
-// Existing is a provider for a cluster that is already there (any
-// kubeconfig): Ensure only says how to reach it.
-type Existing struct {
-	Kubeconfig    string
-	PrometheusURL string
-	PodsReachable bool
-}
-
-// Name implements cluster.Provider.
-func (e *Existing) Name() string { return "kubeconfig" }
-
-// Ensure implements cluster.Provider.
-func (e *Existing) Ensure(context.Context, io.Writer) (*cluster.Access, error) {
-	return &cluster.Access{Kubeconfig: e.Kubeconfig, PrometheusURL: e.PrometheusURL, PodsReachable: e.PodsReachable}, nil
-}
-
-// LoadImages implements cluster.Provider: an existing cluster pulls from a
-// registry.
-func (e *Existing) LoadImages(context.Context, []string) error {
-	return fmt.Errorf("provider kubeconfig cannot load image tarballs; push the images to a registry")
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/cluster/kubeconfig"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -57,7 +58,7 @@ func TestFailedRunWritesResults(t *testing.T) {
 func TestUnreachableCluster(t *testing.T) {
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	writeKubeconfig(t, kc, "https://127.0.0.1:1")
-	p := &Existing{Kubeconfig: kc, PrometheusURL: "http://127.0.0.1:1"}
+	p := &kubeconfig.Provider{Path: kc, PrometheusURL: "http://127.0.0.1:1"}
 	_, dir, err := Run(context.Background(), smoke(t), p, Options{Repo: "..", ResultsDir: t.TempDir(), K6: "/bin/true"})
 	if err == nil || !strings.Contains(err.Error(), "reaching the API server") {
 		t.Fatalf("err = %v", err)

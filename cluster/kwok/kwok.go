@@ -1,9 +1,9 @@
-// Package kwok adds simulated nodes to a cluster with kwok
-// (sigs.k8s.io/kwok, pinned in tools/kwok, built into the cache like the
-// local cluster's binaries): Node objects that kwok keeps Ready and whose
-// pods it marks Running without running them. Controller scale runs use
-// them to place thousands of objects on many nodes at no CPU cost, as
-// Arktos's hollow nodes did.
+// Package kwok adds simulated nodes to any cluster with kwok
+// (sigs.k8s.io/kwok, pinned in tools/kwok, built into the cache by
+// internal/gotool like the local cluster's binaries): Node objects that
+// kwok keeps Ready and whose pods it marks Running without running them.
+// Controller scale runs use them to place thousands of objects on many
+// nodes at no CPU cost, as Arktos's hollow nodes did.
 package kwok
 
 import (
@@ -24,7 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/perfrun/perfrun/cluster/local"
+	"github.com/perfrun/perfrun/internal/gotool"
 )
 
 // Marks of simulated nodes: kwok manages the nodes with Annotation=fake,
@@ -44,7 +44,7 @@ const (
 )
 
 // Tool is kwok's build, pinned in tools/kwok/go.mod (a test checks).
-var Tool = local.Tool{
+var Tool = gotool.Tool{
 	Name: "kwok", Version: "v0.8.0", Module: "sigs.k8s.io/kwok",
 	Packages:  map[string]string{"sigs.k8s.io/kwok/cmd/kwok": "kwok"},
 	ColdBuild: 4 * time.Minute,

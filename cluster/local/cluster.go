@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/perfrun/perfrun/cluster"
@@ -44,9 +45,17 @@ type Options struct {
 // Cluster is the local cluster on this machine.
 type Cluster struct {
 	srcDir, stateDir, runDir, cacheDir string
+
+	mu sync.Mutex
+	// started says Ensure brought the cluster up (Teardown stops it then).
+	started bool
 }
 
-var _ cluster.Provider = (*Cluster)(nil)
+var (
+	_ cluster.Provider    = (*Cluster)(nil)
+	_ cluster.Teardowner  = (*Cluster)(nil)
+	_ cluster.LogExporter = (*Cluster)(nil)
+)
 
 // New returns the local cluster with opts' folders.
 func New(opts Options) *Cluster {
@@ -108,10 +117,44 @@ func (c *Cluster) Name() string { return "local" }
 // Ensure implements cluster.Provider: it brings the cluster up (a no-op
 // when it runs) and says how to reach it.
 func (c *Cluster) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.Status(ctx).Up() {
+		// Ours before Up returns: a failed Up stops what it started
+		// itself, and Teardown after it is harmless.
+		c.started = true
+	} else {
+		fmt.Fprintln(log, "the local cluster is up already: using it")
+	}
 	if err := c.Up(ctx, log); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local cluster up: %w", err)
 	}
 	return c.Access(), nil
+}
+
+// Teardown implements cluster.Teardowner: it stops the cluster if Ensure
+// started it, keeping its state; one that was up before stays up.
+func (c *Cluster) Teardown(ctx context.Context, log io.Writer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		fmt.Fprintln(log, "leaving the local cluster up (it was up before)")
+		return nil
+	}
+	c.started = false
+	return c.Down(ctx, log, false)
+}
+
+// ExportLogs implements cluster.LogExporter: the components' logs go to
+// dest/local-cluster.
+func (c *Cluster) ExportLogs(_ context.Context, dest string) error {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return fmt.Errorf("local cluster logs: %w", err)
+	}
+	if err := os.CopyFS(filepath.Join(dest, "local-cluster"), os.DirFS(c.path("logs"))); err != nil {
+		return fmt.Errorf("local cluster logs: %w", err)
+	}
+	return nil
 }
 
 // Access is how the harness reaches this cluster.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/perfrun/perfrun/cluster"
-	"github.com/perfrun/perfrun/cluster/local"
+	"github.com/perfrun/perfrun/cluster/kind"
+	"github.com/perfrun/perfrun/cluster/providers"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/runner"
 	"github.com/perfrun/perfrun/scenario"
@@ -20,8 +20,7 @@ func newRunCmd() *cobra.Command {
 		sets         []string
 		opts         runner.Options
 		provider     string
-		localOpts    local.Options
-		existing     runner.Existing
+		popts        providers.Options
 		output       string
 		validateOnly bool
 	)
@@ -47,6 +46,13 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 			default:
 				return badInput(fmt.Errorf("--output %q: want human, quiet or json", output))
 			}
+			// The provider is checked (not started) before the scenario, so
+			// a bad --provider or provider flag is bad input with --validate too.
+			popts.Repo = opts.Repo
+			p, err := providers.New(provider, popts)
+			if err != nil {
+				return badInput(providerFlag(err))
+			}
 			s, err := scenario.LoadFile(args[0], vars)
 			if err != nil {
 				// A file that cannot be read or is not a valid scenario is bad input.
@@ -58,19 +64,6 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 			if validateOnly {
 				fmt.Fprintf(c.OutOrStdout(), "%s: valid\n", args[0])
 				return nil
-			}
-			var p cluster.Provider
-			switch provider {
-			case "local":
-				localOpts.SourceDir = opts.Repo
-				p = local.New(localOpts)
-			case "kubeconfig":
-				if existing.Kubeconfig == "" || existing.PrometheusURL == "" {
-					return badInput(errors.New("--provider kubeconfig needs --kubeconfig and --prometheus-url"))
-				}
-				p = &existing
-			default:
-				return badInput(fmt.Errorf("--provider %q: want local or kubeconfig", provider))
 			}
 			opts.ScenarioFile = args[0]
 			opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
@@ -104,11 +97,25 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 	f.BoolVar(&opts.Keep, "keep", false, "leave the run's namespace in place (debugging)")
 	f.StringVar(&output, "output", runner.ModeHuman, "progress: human, quiet (final table only) or json (JSON lines on stderr)")
 	f.BoolVar(&validateOnly, "validate", false, "only check the scenario and its overlay, deploy nothing")
-	f.StringVar(&provider, "provider", "local", "where the cluster comes from: local (embedded) or kubeconfig (existing)")
-	f.StringVar(&localOpts.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
-	f.StringVar(&localOpts.CacheDir, "cache-dir", "", "local provider: build cache (default $PERFRUN_CACHE or ~/.cache/perfrun)")
-	f.StringVar(&existing.Kubeconfig, "kubeconfig", "", "kubeconfig provider: the cluster's kubeconfig")
-	f.StringVar(&existing.PrometheusURL, "prometheus-url", "", "kubeconfig provider: the Prometheus that scrapes it and accepts k6's remote write")
-	f.BoolVar(&existing.PodsReachable, "pods-reachable", false, "kubeconfig provider: pod and service IPs are routable from here (k6 runs locally)")
+	f.StringVar(&provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
+		" (embedded; a kind cluster, created or reused; any existing cluster)")
+	f.StringVar(&popts.Local.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
+	f.StringVar(&popts.Local.CacheDir, "cache-dir", "", "local provider: build cache (default $PERFRUN_CACHE or ~/.cache/perfrun)")
+	f.StringVar(&popts.Kind.Name, "kind-cluster", kind.DefaultName, "kind provider: the kind cluster's name (created if there is none)")
+	f.StringVar(&popts.Kind.Binary, "kind", kind.DefaultBinary, "kind provider: the kind command")
+	f.StringVar(&popts.Kind.Config, "kind-config", "", "kind provider: kind config of a new cluster (default <repo>/"+kind.DefaultConfig+")")
+	f.StringVar(&popts.Kind.ChaosMeshVersion, "chaos-mesh", "", "kind provider: Chaos Mesh chart version to install with helm (empty: none, pod kills are API deletes)")
+	f.StringVar(&popts.Kubeconfig, "kubeconfig", "", "kubeconfig provider: the cluster's kubeconfig")
+	f.StringVar(&popts.PrometheusURL, "prometheus-url", "", "kubeconfig provider: the Prometheus that scrapes it and accepts k6's remote write")
+	f.BoolVar(&popts.PodsReachable, "pods-reachable", false, "kubeconfig provider: pod and service IPs are routable from here (k6 runs locally)")
 	return cmd
+}
+
+// providerFlag spells a providers.OptionError with the flag's name.
+func providerFlag(err error) error {
+	var oe *providers.OptionError
+	if errors.As(err, &oe) {
+		return fmt.Errorf("--%s: %w", oe.Option, oe.Err)
+	}
+	return err
 }

@@ -54,3 +54,31 @@ func TestRunValidate(t *testing.T) {
 		t.Errorf("validate: %v %s", err, out)
 	}
 }
+
+// The provider and its flags are checked with --validate too, before the
+// scenario, and a bad one is bad input naming the flag.
+func TestRunProviderFlags(t *testing.T) {
+	smoke := "../../suites/scenarios/smoke.yaml"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--provider", "bogus"}, `--provider: "bogus" is not a provider; want one of local, kind, kubeconfig`},
+		{[]string{"--provider", "kubeconfig", "--prometheus-url", "http://127.0.0.1:9090"}, "--kubeconfig: required by provider kubeconfig"},
+		{[]string{"--provider", "kubeconfig", "--kubeconfig", "/nonexistent/kubeconfig", "--prometheus-url", "http://x"}, "--kubeconfig: stat /nonexistent/kubeconfig"},
+		{[]string{"--provider", "kind", "--kind-config", "/nonexistent/kind.yaml"}, "--kind-config: "},
+	} {
+		args := append([]string{"run", "--validate", "--repo", "../..", "--k6", "/bin/true"}, tc.args...)
+		_, err := runCLI(t, append(args, smoke)...)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitBadInput || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want exit %d naming %q", tc.args, err, exitBadInput, tc.want)
+		}
+	}
+	for _, p := range [][]string{{"--provider", "kind"}, {"--provider", "kind", "--kind-cluster", "nightly", "--kind", "/bin/true"}, {"--provider", "local"}} {
+		args := append([]string{"run", "--validate", "--repo", "../..", "--k6", "/bin/true"}, p...)
+		if out, err := runCLI(t, append(args, smoke)...); err != nil || !strings.Contains(out, "valid") {
+			t.Errorf("%v: %v %s", p, err, out)
+		}
+	}
+}

@@ -1,10 +1,11 @@
 // Package clusters gives the suites their cluster through
 // sigs.k8s.io/e2e-framework: an env.Func to set it up (create or reuse it,
-// load the reference system's images, install what the provider lacks), an
-// env.Func to tear down what setup started, the envconf.Config (and so the
-// klient client) for checks, and the cluster.Provider that `perfrun run`'s
-// runner gets. The provider is chosen by name: local (the embedded
-// cluster, the default), kind, or kubeconfig (any existing cluster).
+// load the reference system's images), an env.Func to tear down what setup
+// started, the envconf.Config (and so the klient client) for checks, and the
+// cluster.Provider that `perfrun run`'s runner gets. It is only that glue:
+// the provider is built by cluster/providers by name, as the CLI builds it:
+// local (the embedded cluster, the default), kind, or kubeconfig (any
+// existing cluster).
 package clusters
 
 import (
@@ -17,28 +18,23 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/e2e-framework/klient/k8s"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
-	"sigs.k8s.io/e2e-framework/support"
 
 	"github.com/perfrun/perfrun/cluster"
-	"github.com/perfrun/perfrun/cluster/kubeconfig"
+	"github.com/perfrun/perfrun/cluster/kind"
 	"github.com/perfrun/perfrun/cluster/local"
+	"github.com/perfrun/perfrun/cluster/providers"
 	"github.com/perfrun/perfrun/images"
 )
 
-// Provider names, as flags and PERFRUN_PROVIDER spell them.
+// Provider names, as -perfrun.provider and PERFRUN_PROVIDER spell them.
 const (
-	Local      = "local"
-	Kind       = "kind"
-	Kubeconfig = "kubeconfig"
+	Local      = providers.Local
+	Kind       = providers.Kind
+	Kubeconfig = providers.Kubeconfig
 )
-
-// Names are the providers Select knows, the default first.
-var Names = []string{Local, Kind, Kubeconfig}
 
 // Options say which cluster the suites run on and how to reach it.
 type Options struct {
@@ -59,8 +55,8 @@ type Options struct {
 	// Kind: the cluster's name and kind config file.
 	KindName   string
 	KindConfig string
-	// KindChaosMesh installs Chaos Mesh with helm (chart version and values
-	// file); empty version skips it, and pod kills are API deletes.
+	// ChaosMeshVersion installs Chaos Mesh with helm (chart version and
+	// values file); empty version skips it, and pod kills are API deletes.
 	ChaosMeshVersion string
 	ChaosMeshValues  string
 
@@ -81,7 +77,7 @@ type Env struct {
 	// Finish tears down what Setup started, and only that: a cluster that
 	// was up before the suite stays up.
 	Finish []env.Func
-	// Provider is what perfrun run's runner gets; valid after Setup.
+	// Provider is what perfrun run's runner gets.
 	Provider cluster.Provider
 	// key is the name CreateCluster stored the cluster under ("" for an
 	// existing cluster, which exports nothing).
@@ -107,8 +103,9 @@ func Run(ctx context.Context, cfg *envconf.Config, fns []env.Func) (context.Cont
 	return ctx, nil
 }
 
-// Select builds the Env of the named provider. Bad options are one error
-// naming the option.
+// Select builds the Env of the named provider with cluster/providers. Bad
+// options are one error naming the option as the suites spell it
+// (-perfrun.<option> and PERFRUN_<OPTION>).
 func Select(o Options) (*Env, error) {
 	if o.Provider == "" {
 		o.Provider = Local
@@ -119,33 +116,40 @@ func Select(o Options) (*Env, error) {
 	if o.Repo == "" {
 		return nil, errors.New("clusters: Repo is required (the repository root)")
 	}
-	switch o.Provider {
-	case Local:
-		o.Local.SourceDir = o.Repo
-		lc := local.New(o.Local)
-		lp := &LocalE2E{Cluster: lc, StateDir: o.Local.StateDir, Log: o.Log}
-		e := &Env{Name: Local, Config: envconf.New(), Provider: lc, key: Local}
-		e.Setup = append([]env.Func{envfuncs.CreateCluster(lp, Local)}, loadImages(Local, o)...)
-		e.Finish = []env.Func{envfuncs.DestroyCluster(Local)}
-		return e, nil
-	case Kind:
-		return selectKind(o)
-	case Kubeconfig:
-		switch {
-		case o.Kubeconfig == "":
-			return nil, errors.New("provider kubeconfig: -perfrun.kubeconfig (PERFRUN_KUBECONFIG) is required")
-		case o.PrometheusURL == "":
-			return nil, errors.New("provider kubeconfig: -perfrun.prometheus-url (PERFRUN_PROMETHEUS_URL) is required")
-		}
-		if _, err := os.Stat(o.Kubeconfig); err != nil {
-			return nil, fmt.Errorf("provider kubeconfig: -perfrun.kubeconfig: %w", err)
-		}
+	p, err := providers.New(o.Provider, providers.Options{
+		Repo:  o.Repo,
+		Local: o.Local,
+		Kind: kind.Options{Name: o.KindName, Config: o.KindConfig,
+			ChaosMeshVersion: o.ChaosMeshVersion, ChaosMeshValues: o.ChaosMeshValues},
+		Kubeconfig: o.Kubeconfig, PrometheusURL: o.PrometheusURL, PodsReachable: o.PodsReachable,
+	})
+	if err != nil {
+		return nil, suiteFlag(err)
+	}
+	if o.Provider == Kubeconfig {
 		// An existing cluster pulls its images from a registry: nothing to
 		// set up or tear down but the checks' client.
-		return &Env{Name: Kubeconfig, Config: envconf.NewWithKubeConfig(o.Kubeconfig),
-			Provider: &kubeconfig.Provider{Path: o.Kubeconfig, PrometheusURL: o.PrometheusURL, PodsReachable: o.PodsReachable}}, nil
+		return &Env{Name: Kubeconfig, Config: envconf.NewWithKubeConfig(o.Kubeconfig), Provider: p}, nil
 	}
-	return nil, fmt.Errorf("-perfrun.provider (PERFRUN_PROVIDER) %q: want one of %s", o.Provider, strings.Join(Names, ", "))
+	key := o.Provider
+	if kp, ok := p.(*kind.Provider); ok {
+		key = kp.ClusterName()
+	}
+	e := &Env{Name: o.Provider, Config: envconf.New(), Provider: p, key: key}
+	e.Setup = append([]env.Func{envfuncs.CreateCluster(&E2E{Provider: p, Log: o.Log}, key)}, loadImages(key, o)...)
+	e.Finish = []env.Func{envfuncs.DestroyCluster(key)}
+	return e, nil
+}
+
+// suiteFlag spells a providers.OptionError with the suites' flag and
+// environment variable.
+func suiteFlag(err error) error {
+	var oe *providers.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	env := "PERFRUN_" + strings.ToUpper(strings.ReplaceAll(oe.Option, "-", "_"))
+	return fmt.Errorf("-perfrun.%s (%s): %w", oe.Option, env, oe.Err)
 }
 
 // loadImages builds the reference system's images for each tag and loads
@@ -197,20 +201,4 @@ func FromEnv(o *Options) {
 	if v := os.Getenv("PERFRUN_PODS_REACHABLE"); v != "" && !o.PodsReachable {
 		o.PodsReachable = slices.Contains([]string{"1", "true", "yes"}, strings.ToLower(v))
 	}
-}
-
-var _ support.E2EClusterProviderWithImageLoader = (*LocalE2E)(nil)
-
-// nodeReady says a Node object reports Ready.
-func nodeReady(o k8s.Object) bool {
-	n, ok := o.(*corev1.Node)
-	if !ok {
-		return false
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -3,13 +3,15 @@ package clusters
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/cluster/kind"
 	"github.com/perfrun/perfrun/cluster/local"
-	"github.com/perfrun/perfrun/deploy"
 )
 
 func repoRoot(t *testing.T) string {
@@ -30,12 +32,12 @@ func TestSelectBadInput(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"unknown provider", Options{Provider: "minikube", Repo: repo}, `-perfrun.provider (PERFRUN_PROVIDER) "minikube": want one of local, kind, kubeconfig`},
+		{"unknown provider", Options{Provider: "minikube", Repo: repo}, `-perfrun.provider (PERFRUN_PROVIDER): "minikube" is not a provider; want one of local, kind, kubeconfig`},
 		{"no repo", Options{Provider: Local}, "Repo is required"},
-		{"kubeconfig without path", Options{Provider: Kubeconfig, Repo: repo, PrometheusURL: "http://127.0.0.1:9090"}, "-perfrun.kubeconfig (PERFRUN_KUBECONFIG) is required"},
-		{"kubeconfig without prometheus", Options{Provider: Kubeconfig, Repo: repo, Kubeconfig: kc}, "-perfrun.prometheus-url (PERFRUN_PROMETHEUS_URL) is required"},
-		{"kubeconfig missing file", Options{Provider: Kubeconfig, Repo: repo, Kubeconfig: kc + ".nope", PrometheusURL: "http://127.0.0.1:9090"}, "-perfrun.kubeconfig: stat"},
-		{"kind config missing", Options{Provider: Kind, Repo: repo, KindConfig: "/nonexistent/kind.yaml"}, "-perfrun.kind-config"},
+		{"kubeconfig without path", Options{Provider: Kubeconfig, Repo: repo, PrometheusURL: "http://127.0.0.1:9090"}, "-perfrun.kubeconfig (PERFRUN_KUBECONFIG): required by provider kubeconfig"},
+		{"kubeconfig without prometheus", Options{Provider: Kubeconfig, Repo: repo, Kubeconfig: kc}, "-perfrun.prometheus-url (PERFRUN_PROMETHEUS_URL): required by provider kubeconfig"},
+		{"kubeconfig missing file", Options{Provider: Kubeconfig, Repo: repo, Kubeconfig: kc + ".nope", PrometheusURL: "http://127.0.0.1:9090"}, "-perfrun.kubeconfig (PERFRUN_KUBECONFIG): stat"},
+		{"kind config missing", Options{Provider: Kind, Repo: repo, KindConfig: "/nonexistent/kind.yaml"}, "-perfrun.kind-config (PERFRUN_KIND_CONFIG): kind config: stat /nonexistent/kind.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Select(tc.o)
@@ -59,17 +61,15 @@ func TestSelectProviders(t *testing.T) {
 	if err != nil || len(e.Setup) != 2 {
 		t.Errorf("local with images: %v, setup funcs %d, want 2 (create, load)", err, len(e.Setup))
 	}
-	e, err = Select(Options{Provider: Kind, Repo: repo, ImageTags: []string{"v2"}, ChaosMeshVersion: "2.7.2"})
+	e, err = Select(Options{Provider: Kind, Repo: repo, KindName: "nightly", ImageTags: []string{"v2"}, ChaosMeshVersion: "2.7.2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// create, images, routes, prometheus, chaos mesh.
-	if e.Name != Kind || e.Provider.Name() != "kind" || len(e.Setup) != 5 || len(e.Finish) != 2 {
-		t.Errorf("kind: got %s with %d setup, %d finish funcs", e.Name, len(e.Setup), len(e.Finish))
-	}
-	// Before setup, the kind provider says so instead of handing out nothing.
-	if _, err := e.Provider.Ensure(context.Background(), &bytes.Buffer{}); err == nil {
-		t.Error("kind provider before setup: Ensure gave no error")
+	// create (with routes, Prometheus and Chaos Mesh: the provider's
+	// Ensure), then images; teardown is one func.
+	kp, ok := e.Provider.(*kind.Provider)
+	if e.Name != Kind || !ok || kp.ClusterName() != "nightly" || e.key != "nightly" || len(e.Setup) != 2 || len(e.Finish) != 1 {
+		t.Errorf("kind: got %s (%T) with %d setup, %d finish funcs", e.Name, e.Provider, len(e.Setup), len(e.Finish))
 	}
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\n"), 0o600)
@@ -98,44 +98,12 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
-func TestKindPrometheusOverlay(t *testing.T) {
-	objs, err := deploy.Render(filepath.Join(repoRoot(t), KindPrometheus))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := map[string]bool{}
-	for _, o := range objs {
-		kinds[o.GetKind()+"/"+o.GetName()] = true
-		switch o.GetKind() {
-		case "Namespace", "ClusterRole":
-		case "ClusterRoleBinding":
-			subjects, _, _ := unstructuredSlice(o.Object, "subjects")
-			if len(subjects) != 1 || subjects[0].(map[string]any)["namespace"] != KindSystemNamespace {
-				t.Errorf("ClusterRoleBinding subjects %v: want the service account in %s", subjects, KindSystemNamespace)
-			}
-		default:
-			if o.GetNamespace() != KindSystemNamespace {
-				t.Errorf("%s %s in namespace %q, want %s", o.GetKind(), o.GetName(), o.GetNamespace(), KindSystemNamespace)
-			}
-		}
-	}
-	for _, want := range []string{"Namespace/perfrun-system", "Deployment/prometheus", "Service/prometheus"} {
-		if !kinds[want] {
-			t.Errorf("overlay has no %s (has %v)", want, kinds)
-		}
-	}
-}
-
-func unstructuredSlice(obj map[string]any, field string) ([]any, bool, error) {
-	v, ok := obj[field].([]any)
-	return v, ok, nil
-}
-
-func TestLocalE2EDestroyLeavesOthersCluster(t *testing.T) {
-	// A LocalE2E that did not start the cluster must not stop it: Destroy
-	// returns at once without touching the (here nonexistent) cluster.
+func TestE2EDestroyLeavesOthersCluster(t *testing.T) {
+	// A local cluster that Create did not start must not be stopped:
+	// Destroy returns at once without touching the (here nonexistent)
+	// cluster.
 	var log bytes.Buffer
-	l := &LocalE2E{Cluster: local.New(local.Options{StateDir: t.TempDir(), RunDir: t.TempDir()}), Log: &log}
+	l := &E2E{Provider: local.New(local.Options{StateDir: t.TempDir(), RunDir: t.TempDir()}), Log: &log}
 	if err := l.Destroy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -147,5 +115,43 @@ func TestLocalE2EDestroyLeavesOthersCluster(t *testing.T) {
 	}
 	if _, err := l.CreateWithConfig(context.Background(), "kind.yaml"); err == nil {
 		t.Error("CreateWithConfig with a file: want an error")
+	}
+}
+
+// fakeProvider records what the E2E glue asks of it.
+type fakeProvider struct {
+	kubeconfig        string
+	loaded            []string
+	tornDown, started bool
+}
+
+func (f *fakeProvider) Name() string { return "fake" }
+func (f *fakeProvider) Ensure(context.Context, io.Writer) (*cluster.Access, error) {
+	f.started = true
+	return &cluster.Access{Kubeconfig: f.kubeconfig}, nil
+}
+func (f *fakeProvider) LoadImages(_ context.Context, t []string) error {
+	f.loaded = append(f.loaded, t...)
+	return nil
+}
+func (f *fakeProvider) Teardown(context.Context, io.Writer) error { f.tornDown = true; return nil }
+
+func TestE2EGoesThroughTheProvider(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\ncurrent-context: ctx\n"), 0o600)
+	f := &fakeProvider{kubeconfig: kc}
+	e := &E2E{Provider: f}
+	e.SetDefaults()
+	if got, err := e.Create(context.Background()); err != nil || got != kc || !f.started || e.GetKubectlContext() != "ctx" || e.KubernetesRestConfig() == nil {
+		t.Fatalf("Create: %q, %v", got, err)
+	}
+	if err := e.LoadImageArchive(context.Background(), "a.tar"); err != nil || len(f.loaded) != 1 || f.loaded[0] != "a.tar" {
+		t.Errorf("LoadImageArchive: %v, loaded %v", err, f.loaded)
+	}
+	if err := e.ExportLogs(context.Background(), t.TempDir()); err == nil {
+		t.Error("ExportLogs of a provider with no logs: want an error")
+	}
+	if err := e.Destroy(context.Background()); err != nil || !f.tornDown {
+		t.Errorf("Destroy: %v, torn down %v", err, f.tornDown)
 	}
 }
