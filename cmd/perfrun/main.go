@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, as DESIGN.md gives them.
+// Exit codes, as the README gives them.
 const (
 	exitOK        = 0
 	exitHarness   = 1
