@@ -13,6 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/perfrun/perfrun/scenario"
 )
 
 // WaitEndpoints waits (bounded) until every Service of ns with a selector
@@ -111,4 +114,18 @@ func WaitDial(ctx context.Context, addr string, timeout time.Duration) error {
 		return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, cmp.Or(last, err))
 	}
 	return nil
+}
+
+// ServiceURL is http://CLUSTER-IP:PORT of a Service in ns, reachable from
+// here when the provider says pods are.
+func ServiceURL(ctx context.Context, kube kubernetes.Interface, ns string, t scenario.Target) (string, error) {
+	svc, err := kube.CoreV1().Services(ns).Get(ctx, t.Service, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("service %s: %w", t.Service, err)
+	}
+	ip := svc.Spec.ClusterIP
+	if ip == "" || ip == "None" {
+		return "", fmt.Errorf("service %s has no cluster IP", t.Service)
+	}
+	return fmt.Sprintf("http://%s:%d", ip, t.Port), nil
 }

@@ -107,7 +107,9 @@ func startJobs(ctx context.Context, c Config) (*jobRun, error) {
 	return r, nil
 }
 
-func (r *jobRun) Image() string { return r.rendered.Generators[0].Job.Spec.Template.Spec.Containers[0].Image }
+func (r *jobRun) Image() string {
+	return r.rendered.Generators[0].Job.Spec.Template.Spec.Containers[0].Image
+}
 
 func (r *jobRun) Started() time.Time { return r.start }
 

@@ -2,12 +2,10 @@ package loadgen
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/perfrun/perfrun/assertions"
@@ -100,19 +98,6 @@ func (c Config) scriptEnv() map[string]string {
 		env[k] = v
 	}
 	return env
-}
-
-// serviceURL is http://CLUSTER-IP:PORT of a Service of the run's namespace.
-func (c Config) serviceURL(ctx context.Context, t scenario.Target) (string, error) {
-	svc, err := c.Kube.CoreV1().Services(c.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
-	if err != nil {
-		return "", fmt.Errorf("service %s: %w", t.Service, err)
-	}
-	ip := svc.Spec.ClusterIP
-	if ip == "" || ip == "None" {
-		return "", fmt.Errorf("service %s has no cluster IP", t.Service)
-	}
-	return fmt.Sprintf("http://%s:%d", ip, t.Port), nil
 }
 
 // remoteWriteURL is the run's Prometheus remote-write endpoint.

@@ -39,7 +39,7 @@ type localRun struct {
 
 func startLocal(ctx context.Context, c Config) (*localRun, error) {
 	l := c.Load
-	target, err := c.serviceURL(ctx, l.Target)
+	target, err := deploy.ServiceURL(ctx, c.Kube, c.Namespace, l.Target)
 	if err != nil {
 		return nil, err
 	}

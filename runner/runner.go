@@ -217,18 +217,9 @@ func (r *runState) deploy(ctx context.Context) error {
 	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
 }
 
-// serviceURL is http://CLUSTER-IP:PORT of a Service in the run's namespace,
-// reachable from here when the provider says pods are.
+// serviceURL is a Service of the run's namespace as a URL.
 func (r *runState) serviceURL(ctx context.Context, t scenario.Target) (string, error) {
-	svc, err := r.kube.CoreV1().Services(r.ns).Get(ctx, t.Service, metav1.GetOptions{})
-	if err != nil {
-		return "", fmt.Errorf("service %s: %w", t.Service, err)
-	}
-	ip := svc.Spec.ClusterIP
-	if ip == "" || ip == "None" {
-		return "", fmt.Errorf("service %s has no cluster IP", t.Service)
-	}
-	return fmt.Sprintf("http://%s:%d", ip, t.Port), nil
+	return deploy.ServiceURL(ctx, r.kube, r.ns, t)
 }
 
 func (r *runState) load(ctx context.Context) error {

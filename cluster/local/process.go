@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perfrun/perfrun/internal/gotool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,7 +121,7 @@ func (c *Cluster) waitReady(ctx context.Context, comp component, timeout time.Du
 // failed is the error for a component that did not come up: why, the tail
 // of its log, and where the whole log is.
 func (c *Cluster) failed(name string, err error) error {
-	return fmt.Errorf("%s: %w\nlast lines of its log:\n%sfull log: %s", name, err, tail(c.logFile(name), 25), c.logFile(name))
+	return fmt.Errorf("%s: %w\nlast lines of its log:\n%sfull log: %s", name, err, gotool.Tail(c.logFile(name), 25), c.logFile(name))
 }
 
 // stop stops the component named by its PID file: SIGTERM, then SIGKILL
@@ -174,24 +175,4 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
-}
-
-// tail returns the last n lines of the file at path, each indented, for error
-// messages that must show why a component failed.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("    (no log: %v)\n", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	var sb strings.Builder
-	for _, l := range lines {
-		sb.WriteString("    ")
-		sb.WriteString(l)
-		sb.WriteByte('\n')
-	}
-	return sb.String()
 }

@@ -105,7 +105,7 @@ func (t Tool) Build(ctx context.Context, srcDir, cacheDir string, log io.Writer)
 		select {
 		case err := <-done:
 			if err != nil {
-				return fmt.Errorf("building %s %s: %w\n%s(full log: %s)", t.Name, t.Version, err, tail(logPath, 20), logPath)
+				return fmt.Errorf("building %s %s: %w\n%s(full log: %s)", t.Name, t.Version, err, Tail(logPath, 20), logPath)
 			}
 			// go build -o DIR/ names each output as `go build` would;
 			// rename where the map says otherwise (etcd's root is "server").
@@ -162,9 +162,9 @@ func goTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// tail returns the last n lines of the file at path, each indented, for error
+// Tail returns the last n lines of the file at path, each indented, for error
 // messages that must show why a component failed.
-func tail(path string, n int) string {
+func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("    (no log: %v)\n", err)
