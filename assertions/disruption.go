@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -24,7 +25,7 @@ func (k disruptionKind) Evaluate(ctx context.Context, env *Env, a scenario.Asser
 }
 
 func (disruptionKind) histogram(a scenario.Assertion, m scenario.Metrics) string {
-	return cmpOr(a.Disruption.Histogram, m.WorkLatency)
+	return cmp.Or(a.Disruption.Histogram, m.WorkLatency)
 }
 
 // spec: items reconciled from the kill to the end of the drain; the share

@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -26,7 +27,7 @@ func (k evenDistributionKind) Evaluate(ctx context.Context, env *Env, a scenario
 // names its own metric.
 func (evenDistributionKind) spec(a scenario.Assertion, m scenario.Metrics) Spec {
 	e := a.EvenDistribution
-	metric, by := cmpOr(e.Metric, m.Work), cmpOr(e.By, "pod")
+	metric, by := cmp.Or(e.Metric, m.Work), cmp.Or(e.By, "pod")
 	per := fmt.Sprintf(`sum by (%s) (increase(%s{namespace="{{.namespace}}"}[{{.duration}}] @ {{.end}}))`, by, metric)
 	if e.Gauge {
 		per = fmt.Sprintf(`sum by (%s) (%s{namespace="{{.namespace}}"} @ {{.end}})`, by, metric)

@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -27,16 +28,9 @@ func (k throughputKind) Evaluate(ctx context.Context, env *Env, a scenario.Asser
 func (throughputKind) spec(a scenario.Assertion, m scenario.Metrics) Spec {
 	t := a.Throughput
 	s := Spec{Name: a.Name, Description: a.Description, Kind: KindThroughput, Op: ">=", Bound: t.Floor, Skip: t.Skip.Duration,
-		Counter: cmpOr(t.Selector, m.Served)}
+		Counter: cmp.Or(t.Selector, m.Served)}
 	if s.Description == "" {
 		s.Description = fmt.Sprintf("successful requests per second over the steady window ≥ %g", t.Floor)
 	}
 	return s
-}
-
-func cmpOr(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }
