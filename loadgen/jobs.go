@@ -133,7 +133,7 @@ func Render(s Spec) (*Rendered, error) {
 	for i, seg := range segs {
 		own := map[string]string{
 			"TARGETS":           s.Targets,
-			"DURATION":          s.Duration.String(),
+			"DURATION":          k6Duration(s.Duration),
 			"GENERATOR":         strconv.Itoa(i),
 			"GENERATORS":        strconv.Itoa(len(segs)),
 			"EXECUTION_SEGMENT": seg.String(),

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"maps"
 	"slices"
+	"strconv"
+	"time"
 )
 
 // invocation is one `k6 run` command line. Every k6 a run starts, here or
@@ -82,4 +84,11 @@ func k6Environ(url string, nativeHistograms bool) map[string]string {
 		env["K6_PROMETHEUS_RW_TREND_STATS"] = trendStats
 	}
 	return env
+}
+
+// k6Duration writes d as the scripts' DURATION: whole seconds ("60s", not
+// Go's "1m0s", which fixtures/load/lib.js's seconds() also reads, but
+// scripts users wrote against k6's own examples may not).
+func k6Duration(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
 }

@@ -386,3 +386,35 @@ func appHits(base, app string) (float64, error) {
 	}
 	return u.Totals["hits"], nil
 }
+
+// The scripts' seconds() (fixtures/load/lib.js) reads every DURATION
+// perfrun or a user may give, Go's compound form included, in real k6.
+func TestLibSecondsWithRealK6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds k6; not in -short")
+	}
+	lib, err := filepath.Abs(filepath.Join("..", "fixtures", "load", "lib.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "seconds.js")
+	src := fmt.Sprintf(`import { seconds } from %q;
+const cases = { '1m0s': 60, '60s': 60, '1m30s': 90, '500ms': 0.5, '1h': 3600, '1.5s': 1.5, '2m': 120 };
+for (const [k, v] of Object.entries(cases)) { if (seconds(k) !== v) throw new Error(k + ' read as ' + seconds(k)); }
+for (const bad of ['abc', '', '10', '1m0', 's']) {
+  let threw = false; try { seconds(bad); } catch (e) { threw = true; }
+  if (!threw) throw new Error('accepted ' + JSON.stringify(bad));
+}
+export const options = { iterations: 1, vus: 1 };
+export default function () {}
+`, "file://"+lib)
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, buildK6(t), "run", "-q", "--summary-mode=disabled", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("k6: %v\n%s", err, out)
+	}
+}

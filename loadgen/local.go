@@ -48,7 +48,7 @@ func startLocal(ctx context.Context, c Config) (*localRun, error) {
 		return nil, fmt.Errorf("load target: %w", err)
 	}
 	inv := invocation{testID: c.TestID, remoteWrite: true, env: c.scriptEnv(),
-		own:    map[string]string{"TARGETS": target, "DURATION": l.Duration.String()},
+		own:    map[string]string{"TARGETS": target, "DURATION": k6Duration(l.Duration.Duration)},
 		flags:  []string{"--summary-export", filepath.Join(c.Dir, SummaryFile), "--summary-trend-stats", summaryTrendStats},
 		script: filepath.Join(c.Repo, l.Script)}
 	logf, err := os.Create(filepath.Join(c.Dir, LogFile))
