@@ -24,18 +24,39 @@ func (k evenDistributionKind) Evaluate(ctx context.Context, env *Env, a scenario
 }
 
 // spec reads the system's per-pod work (Metrics.Work) unless the assertion
-// names its own metric.
+// names its own metric. With a selector, a pod that exports the metric but
+// none of the selected series counts as 0 work rather than dropping out
+// of the mean: an idle replica is the unevenness being looked for.
 func (evenDistributionKind) spec(a scenario.Assertion, m scenario.Metrics) Spec {
 	e := a.EvenDistribution
 	metric, by := cmp.Or(e.Metric, m.Work), cmp.Or(e.By, "pod")
-	per := fmt.Sprintf(`sum by (%s) (increase(%s{namespace="{{.namespace}}"}[{{.duration}}] @ {{.end}}))`, by, metric)
+	all := `namespace="{{.namespace}}"`
+	sel := all
+	if e.Selector != "" {
+		sel += "," + e.Selector
+	}
+	rng, at := "{{.duration}}", "{{.end}}"
+	if e.After != "" {
+		rng = "{{.chaos." + e.After + ".afterEnd}}"
+	}
+	per := fmt.Sprintf(`sum by (%s) (increase(%s{%s}[%s] @ %s))`, by, metric, sel, rng, at)
+	if e.Selector != "" {
+		per = fmt.Sprintf(`(%s or 0 * sum by (%s) (increase(%s{%s}[%s] @ %s)))`, per, by, metric, all, rng, at)
+	}
 	if e.Gauge {
-		per = fmt.Sprintf(`sum by (%s) (%s{namespace="{{.namespace}}"} @ {{.end}})`, by, metric)
+		per = fmt.Sprintf(`sum by (%s) (%s{%s} @ %s)`, by, metric, sel, at)
 	}
 	s := Spec{Name: a.Name, Description: a.Description, Kind: KindEvenDistribution, Op: "<=", Bound: e.Max,
 		Query: fmt.Sprintf("max(%s) / avg(%s)", per, per)}
 	if s.Description == "" {
-		s.Description = fmt.Sprintf("max/mean of %s per %s ≤ %g", metric, by, e.Max)
+		what := metric
+		if e.Selector != "" {
+			what += "{" + e.Selector + "}"
+		}
+		s.Description = fmt.Sprintf("max/mean of %s per %s ≤ %g", what, by, e.Max)
+		if e.After != "" {
+			s.Description += " after " + e.After
+		}
 	}
 	return s
 }

@@ -44,7 +44,8 @@ func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 //	.seconds               end-start in seconds
 //	.namespace .testid
 //	.chaos.NAME.start .chaos.NAME.end    unix seconds
-//	.chaos.NAME.duration   its length; .chaos.NAME.untilEnd: its start to .end
+//	.chaos.NAME.duration   its length; .chaos.NAME.untilEnd: its start to .end;
+//	                       .chaos.NAME.afterEnd: its end to .end
 //	.chaos.NAME.offset     its start minus .start
 //	.drained               unix seconds when the drain ended (≥ .end)
 //	.chaos.NAME.untilDrained  its start to .drained
@@ -64,6 +65,7 @@ func (w Window) Data() map[string]any {
 			"end":          unix(end),
 			"duration":     PromDuration(end.Sub(a.Start)),
 			"untilEnd":     PromDuration(w.End.Sub(a.Start)),
+			"afterEnd":     PromDuration(w.End.Sub(end)),
 			"untilDrained": PromDuration(drained.Sub(a.Start)),
 			"offset":       PromDuration(a.Start.Sub(w.Start)),
 		}

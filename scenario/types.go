@@ -57,6 +57,27 @@ type System struct {
 	// Metrics is the system's metric contract; what it leaves out is the
 	// reference system's (ReferenceMetrics).
 	Metrics Metrics `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+	// Source, when set, is a system perfrun builds from a pinned upstream
+	// module (package systems, e.g. tekton v1.6.0) instead of the reference
+	// system: its programs, images and release manifests come from that
+	// module, and Overlay is a kustomize overlay over them.
+	Source *Source `yaml:"source,omitempty" json:"source,omitempty"`
+	// Kwok, when set, adds simulated nodes (sigs.k8s.io/kwok) for the run:
+	// the system's own pods stay on the real node, the pods it creates go
+	// to the simulated ones and never run.
+	Kwok *Kwok `yaml:"kwok,omitempty" json:"kwok,omitempty"`
+}
+
+// Source is a third-party system by name and version.
+type Source struct {
+	Name    string `yaml:"name" json:"name"`
+	Version string `yaml:"version,omitempty" json:"version,omitempty"`
+}
+
+// Kwok are the run's simulated nodes.
+type Kwok struct {
+	// Nodes is how many (1..100).
+	Nodes int `yaml:"nodes" json:"nodes"`
 }
 
 // Component changes one workload of the overlay.
@@ -130,6 +151,10 @@ type Distributed struct {
 type Target struct {
 	Service string `yaml:"service,omitempty" json:"service,omitempty"`
 	Port    int32  `yaml:"port,omitempty" json:"port,omitempty"`
+	// Kubernetes aims the load at the cluster's API server instead of a
+	// Service (object load: k6 creates objects with the run's kubeconfig,
+	// given to the script as KUBECONFIG).
+	Kubernetes bool `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
 }
 
 // Drain is the wait after load for the system to finish its queued work.
@@ -282,6 +307,13 @@ type EvenDistribution struct {
 	Metric string `yaml:"metric,omitempty" json:"metric,omitempty"`
 	Gauge  bool   `yaml:"gauge,omitempty" json:"gauge,omitempty"`
 	By     string `yaml:"by,omitempty" json:"by,omitempty"`
+	// Selector narrows the metric's series with label matchers (e.g.
+	// success="true": a Tekton replica counts the keys it does not own as
+	// success="false"). A pod whose series all miss it counts as 0 work.
+	Selector string `yaml:"selector,omitempty" json:"selector,omitempty"`
+	// After names a chaos action: the window starts at its end, so that a
+	// restart's aftermath is judged on its own (default: the whole load).
+	After string `yaml:"after,omitempty" json:"after,omitempty"`
 }
 
 // Disruption: the share of items whose reconcile missed its deadline from a

@@ -40,7 +40,9 @@ func SetDefaults(s *Scenario) {
 	if sp.Load.Timeout.Duration == 0 {
 		sp.Load.Timeout = D(DefaultLoadTimeout)
 	}
-	defTarget(&sp.Load.Target)
+	if !sp.Load.Target.Kubernetes {
+		defTarget(&sp.Load.Target)
+	}
 	if sp.Drain.Timeout.Duration == 0 {
 		sp.Drain.Timeout = D(DefaultDrainTimeout)
 	}
@@ -107,13 +109,18 @@ var (
 	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	assertName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// labelMatchers are PromQL label matchers without braces; values are
+	// double-quoted without quotes or backslashes inside, so a selector can
+	// never close the braces it is put in.
+	labelMatchers = regexp.MustCompile(`^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"\\]*"\s*(,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"\\]*"\s*)*$`)
 	// Ops are the comparisons an assertion may use.
 	Ops = []string{"<", "<=", ">", ">=", "==", "!="}
 )
 
 // OwnedEnv are the scripts' -e names perfrun sets itself: the target, the
-// duration and, for generators, their slice of the load (package loadgen).
-var OwnedEnv = []string{"TARGETS", "DURATION", "GENERATOR", "GENERATORS", "EXECUTION_SEGMENT", "KEY_OFFSET", "KEY_COUNT", "SKIP_PROVISION"}
+// duration, the run's namespace and test id, the kubeconfig of an object
+// load and, for generators, their slice of the load (package loadgen).
+var OwnedEnv = []string{"TARGETS", "DURATION", "NAMESPACE", "TESTID", "KUBECONFIG", "GENERATOR", "GENERATORS", "EXECUTION_SEGMENT", "KEY_OFFSET", "KEY_COUNT", "SKIP_PROVISION"}
 
 // MaxNameLen keeps perfrun-NAME-RUNID within a namespace's 63 characters.
 const MaxNameLen = 40
@@ -268,7 +275,16 @@ func (v *validator) load(l *Load) {
 			v.add("spec.load.env."+k, "set by perfrun for every k6 of the run; a scenario cannot set it")
 		}
 	}
-	v.target("spec.load.target", l.Target)
+	if t := l.Target; t.Kubernetes {
+		if t.Service != "" || t.Port != 0 {
+			v.add("spec.load.target", "kubernetes: true aims the load at the API server; leave service and port out")
+		}
+		if l.Generators > 0 || l.Runner == RunnerJob {
+			v.add("spec.load.target.kubernetes", "an object load runs k6 here with the run's kubeconfig: it cannot use generators or runner: job yet")
+		}
+	} else {
+		v.target("spec.load.target", l.Target)
+	}
 	v.distributed(l)
 }
 
@@ -410,8 +426,19 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 				v.add(p+".throughput.skip", "must be shorter than the load (%s)", s.Spec.Load.Duration)
 			}
 		}
-		if e := a.EvenDistribution; e != nil && e.Max < 1 {
-			v.add(p+".evenDistribution.max", "must be ≥ 1 (max/mean is never below 1), got %g", e.Max)
+		if e := a.EvenDistribution; e != nil {
+			if e.Max < 1 {
+				v.add(p+".evenDistribution.max", "must be ≥ 1 (max/mean is never below 1), got %g", e.Max)
+			}
+			if e.Selector != "" && !labelMatchers.MatchString(e.Selector) {
+				v.add(p+".evenDistribution.selector", `must be label matchers such as success="true" or a=~"x|y",b!="z", got %q`, e.Selector)
+			}
+			if e.After != "" && actions[e.After] == nil {
+				v.add(p+".evenDistribution.after", "no chaos action named %q", e.After)
+			}
+			if e.After != "" && e.Gauge {
+				v.add(p+".evenDistribution.after", "a gauge is read at the end; after applies to counters only")
+			}
 		}
 		if d := a.Disruption; d != nil {
 			switch act := actions[d.Chaos]; {
