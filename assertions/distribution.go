@@ -20,7 +20,7 @@ func (evenDistributionKind) Tolerance() (Tolerance, bool) {
 	return Tolerance{Direction: "lower", Bound: "<=+10%", Floor: 0.05}, true
 }
 func (k evenDistributionKind) Evaluate(ctx context.Context, env *Env, a scenario.Assertion) Result {
-	return evaluatePromQL(ctx, env, k, a)
+	return withLeases(env, evaluatePromQL(ctx, env, k, a))
 }
 
 // spec reads the system's per-pod work (Metrics.Work) unless the assertion

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/perfrun/perfrun/objects"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -39,7 +40,8 @@ type Plotter interface {
 
 // Kinds is every kind of assertion, in the order results list them.
 func Kinds() []Kind {
-	return []Kind{queryKind{}, throughputKind{}, evenDistributionKind{}, disruptionKind{}, noLossKind{}, k6ThresholdKind{}}
+	return []Kind{queryKind{}, throughputKind{}, evenDistributionKind{}, disruptionKind{}, noLossKind{}, k6ThresholdKind{},
+		objectLatencyKind{}, objectDisruptionKind{}}
 }
 
 // KindOf is the kind of a scenario assertion (nil if none matches: the
@@ -68,6 +70,13 @@ type Env struct {
 	ServiceURL func(ctx context.Context, t scenario.Target) (string, error)
 	// HTTP reads ground truth from the system (default: 10 s timeout).
 	HTTP *http.Client
+	// Objects are the records of the run's watcher of a resource (as an
+	// assertion writes it) and label selector (objectLatency,
+	// objectDisruption); nil when the run watched no objects.
+	Objects func(ctx context.Context, resource, selector string) ([]objects.Record, error)
+	// Leases are the holder spans of the run's namespace's Leases (nil or
+	// empty: none watched or none held).
+	Leases func() []objects.LeaseSpan
 }
 
 // Evaluate decides every assertion of a scenario. It never stops early: an

@@ -35,6 +35,12 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 {{range .Restarts}}<tr><td>{{.Pod}}</td><td>{{.Container}}</td><td class="num">{{.Count}}</td><td>{{.Reason}}</td><td class="num">{{.ExitCode}}</td><td>{{.Cause}}</td></tr>{{end}}
 </table>{{end}}{{end}}
 
+{{define "leases"}}{{with .Leases}}{{if .Holders}}<h2>Lease holders</h2>
+<p class="note">who held the namespace's {{.Leases}} Lease(s) over the run (every span in leases.json); one holder of every lease is the leader-election hot spot.</p>
+<table><tr><th>pod</th><th>leases held</th><th>at the end</th><th>since</th><th>until</th><th>lease-seconds</th></tr>
+{{$o := $.LoadStart}}{{$n := .Leases}}{{range .Holders}}<tr><td>{{.Pod}}</td><td class="num">{{.Leases}}</td><td class="num">{{.AtEnd}}/{{$n}}</td><td>{{if .AtEnd}}{{offset $o .Since}}{{else}}-{{end}}</td><td>{{if .AtEnd}}the end{{else}}{{offset $o .Last}}{{end}}</td><td class="num">{{printf "%.0f" .HeldSeconds}}</td></tr>{{end}}
+</table>{{end}}{{end}}{{end}}
+
 {{define "runmeta"}}<div class="meta">run {{.Run.RunID}} · started {{time .Run.Started}} · took {{.Duration}}{{with .Run.Provider}} · provider {{.}}{{end}}{{with .Run.Namespace}} · namespace {{.}}{{end}}{{with .Run.TestID}} · testid {{.}}{{end}}</div>
 {{if .Versions}}<div class="meta">{{range .Versions}}{{index . 0}} {{index . 1}} · {{end}}</div>{{end}}
 {{with .Run.Error}}<p class="fail" style="padding:6px">harness error: {{.}}</p>{{end}}{{end}}
@@ -48,6 +54,7 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 <h2>Chaos timeline</h2>
 {{template "chaos" .Run}}
 {{template "restarts" .Run}}
+{{template "leases" .Run}}
 <h2>Plots</h2>
 <p class="note">time is from the load's start; red marks are chaos events, grey bands their steps and the drain.</p>
 {{range .Plots}}<div class="figure"><h3>{{.Title}}</h3>{{with .Note}}<p class="note">{{.}}</p>{{end}}{{.SVG}}</div>

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/objects"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -73,6 +74,10 @@ type Run struct {
 	// plots (throughput, latency percentiles, per-pod reconciles and
 	// buckets, queue depth); report.Collect fills them.
 	Timeseries []Timeseries `json:"timeseries,omitempty"`
+
+	// Leases is who held the namespace's Leases over the run (leases.json
+	// has every span; objects.go).
+	Leases *objects.LeaseSummary `json:"leases,omitempty"`
 }
 
 // Timeseries is one named range query's result over the run.

@@ -106,6 +106,8 @@ type runState struct {
 
 	// k6 is the run's load, however k6 was launched (nil before it started).
 	k6 loadgen.Run
+	// objw is the object and Lease watchers (objects.go).
+	objw *objectWatch
 }
 
 // step runs one named, timed step.
@@ -133,6 +135,9 @@ func (r *runState) run(ctx context.Context, provider cluster.Provider) error {
 		return err
 	}
 	if err := r.step("deploy", func() error { return r.deploy(ctx) }); err != nil {
+		return err
+	}
+	if err := r.watchObjects(ctx); err != nil {
 		return err
 	}
 	loadErr := r.step("load", func() error { return r.load(ctx) })
@@ -312,6 +317,7 @@ func (r *runState) evaluate(ctx context.Context) error {
 			}
 			return r.k6.Count(ctx, r.prom, metric, r.res.Drained)
 		}}
+	r.objectsEnv(env)
 	results := assertions.Evaluate(ctx, env, r.s.Spec.Assertions)
 	// The report's plots: throughput, latency, per-pod series, queue depth.
 	report.Collect(ctx, r.prom, r.res, w, 0)
@@ -325,6 +331,7 @@ func (r *runState) evaluate(ctx context.Context) error {
 // tearDown stops what the run started, with its own context: a Ctrl-C
 // must not stop the cleanup of what it interrupted.
 func (r *runState) tearDown() {
+	r.stopObjects()
 	if !r.nsMade {
 		return
 	}

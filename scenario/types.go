@@ -276,6 +276,9 @@ type Assertion struct {
 	EvenDistribution *EvenDistribution `yaml:"evenDistribution,omitempty" json:"evenDistribution,omitempty"`
 	Disruption       *Disruption       `yaml:"disruption,omitempty" json:"disruption,omitempty"`
 	NoLoss           *NoLoss           `yaml:"noLoss,omitempty" json:"noLoss,omitempty"`
+	// ObjectLatency and ObjectDisruption watch objects (objects.go).
+	ObjectLatency    *ObjectLatency    `yaml:"objectLatency,omitempty" json:"objectLatency,omitempty"`
+	ObjectDisruption *ObjectDisruption `yaml:"objectDisruption,omitempty" json:"objectDisruption,omitempty"`
 }
 
 // Reducers of a range.

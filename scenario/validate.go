@@ -67,6 +67,7 @@ func SetDefaults(s *Scenario) {
 		if d := a.Disruption; d != nil && d.Replicas == 0 {
 			d.Replicas = s.killedReplicas(d.Chaos)
 		}
+		defaultObjectAssertion(s, a)
 		if n := a.NoLoss; n != nil {
 			if n.AppPrefix == "" {
 				n.AppPrefix = "app-"
@@ -378,13 +379,13 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 		names[a.Name] = true
 
 		kinds := 0
-		for _, set := range []bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil} {
+		for _, set := range append([]bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil}, objectKinds(a)...) {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss must be set, got %d", kinds)
+			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss, %s must be set, got %d", objectKindKeys, kinds)
 		}
 		if a.Query != "" {
 			if _, err := Expand(a.Query, w); err != nil {
@@ -471,6 +472,7 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 			}
 			v.target(p+".noLoss.listener", n.Listener)
 		}
+		v.objectAssertion(p, a, actions)
 	}
 }
 
