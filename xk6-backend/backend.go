@@ -1,7 +1,8 @@
 // Package backend is the k6 extension k6/x/backend: a lean client for the
 // 3scale Apisonator API (authrep, authorize, report), provisioning for
-// setup(), seeded key choosers, and work items for the controller, each
-// call measured with custom metrics.
+// setup(), seeded key choosers, work items for the controller, and
+// Kubernetes objects created at an arrival rate (kube.go), each call
+// measured with custom metrics.
 package backend
 
 import (
@@ -33,14 +34,20 @@ const (
 	MetricItemLatency       = "backend_item_reconcile_latency"
 	MetricItemDeadlineMiss  = "backend_item_deadline_missed"
 	MetricItemsUnreconciled = "backend_items_unreconciled"
+	MetricKubeCreated       = "backend_kube_objects_created"
+	MetricKubeRejected      = "backend_kube_objects_rejected"
+	MetricKubeFailed        = "backend_kube_objects_failed"
+	MetricKubeDuration      = "backend_kube_create_duration"
 )
 
 // RootModule is created once per k6 process; it holds what the VUs share:
-// the connection pools per target and the Zipf tables.
+// the connection pools per target, the Kubernetes clients and the Zipf
+// tables.
 type RootModule struct {
 	mu      sync.Mutex
 	targets map[string]*target
-	zipfs   sync.Map // zipfKey -> []float64
+	kubes   map[string]*kubeShared // per kubeconfig and context
+	zipfs   sync.Map               // zipfKey -> []float64
 	rr      atomic.Uint32
 }
 
@@ -78,6 +85,10 @@ type extMetrics struct {
 	itemLatency       *metrics.Metric
 	itemDeadlineMiss  *metrics.Metric
 	itemsUnreconciled *metrics.Metric
+	kubeCreated       *metrics.Metric
+	kubeRejected      *metrics.Metric
+	kubeFailed        *metrics.Metric
+	kubeDuration      *metrics.Metric
 }
 
 func registerMetrics(reg *metrics.Registry) (*extMetrics, error) {
@@ -94,6 +105,10 @@ func registerMetrics(reg *metrics.Registry) (*extMetrics, error) {
 	add(&m.itemLatency, MetricItemLatency, metrics.Trend, metrics.Time)
 	add(&m.itemDeadlineMiss, MetricItemDeadlineMiss, metrics.Rate)
 	add(&m.itemsUnreconciled, MetricItemsUnreconciled, metrics.Counter)
+	add(&m.kubeCreated, MetricKubeCreated, metrics.Counter)
+	add(&m.kubeRejected, MetricKubeRejected, metrics.Counter)
+	add(&m.kubeFailed, MetricKubeFailed, metrics.Counter)
+	add(&m.kubeDuration, MetricKubeDuration, metrics.Trend, metrics.Time)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("registering backend metrics: %w", err)
 	}
@@ -126,6 +141,7 @@ func (mi *ModuleInstance) Exports() modules.Exports {
 		"Client":   mi.newClient,
 		"uniform":  mi.uniform,
 		"zipf":     mi.zipf,
+		"kube":     mi.kube,
 		"outcomes": []string{OutcomeAuthorized, OutcomeLimited, OutcomeRejected, OutcomeError},
 	}}
 }
