@@ -137,6 +137,8 @@ func Render(s Spec) (*Rendered, error) {
 			"GENERATOR":         strconv.Itoa(i),
 			"GENERATORS":        strconv.Itoa(len(segs)),
 			"EXECUTION_SEGMENT": seg.String(),
+			"NAMESPACE":         s.Namespace,
+			"TESTID":            s.TestID,
 		}
 		if s.Provision != "" {
 			own["SKIP_PROVISION"] = "1"

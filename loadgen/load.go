@@ -28,6 +28,9 @@ type Config struct {
 	// PrometheusURL is the run's Prometheus, which takes k6's remote write.
 	PrometheusURL string
 	Kube          kubernetes.Interface
+	// Kubeconfig is the cluster's, given to an object load's script
+	// (spec.load.target.kubernetes) as KUBECONFIG.
+	Kubeconfig string
 	// PodsReachable says pods and ClusterIPs are routable from here, so that
 	// load.runner auto runs one k6 here instead of a Job.
 	PodsReachable bool

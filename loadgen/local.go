@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/perfrun/perfrun/assertions"
 	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/deploy"
@@ -39,16 +41,35 @@ type localRun struct {
 
 func startLocal(ctx context.Context, c Config) (*localRun, error) {
 	l := c.Load
-	target, err := deploy.ServiceURL(ctx, c.Kube, c.Namespace, l.Target)
-	if err != nil {
-		return nil, err
-	}
-	// The first connection k6 makes must not race kube-proxy.
-	if err := deploy.WaitDial(ctx, strings.TrimPrefix(target, "http://"), 30*time.Second); err != nil {
-		return nil, fmt.Errorf("load target: %w", err)
+	own := map[string]string{"DURATION": k6Duration(l.Duration.Duration), "NAMESPACE": c.Namespace, "TESTID": c.TestID}
+	if l.Target.Kubernetes {
+		// An object load: the script creates objects through the API server
+		// with the run's kubeconfig (backend.kube).
+		if c.Kubeconfig == "" {
+			return nil, errors.New("spec.load.target.kubernetes: the cluster gave no kubeconfig")
+		}
+		cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("reading kubeconfig %s: %w", c.Kubeconfig, err)
+		}
+		server := ""
+		if ctxt := cfg.Contexts[cfg.CurrentContext]; ctxt != nil && cfg.Clusters[ctxt.Cluster] != nil {
+			server = cfg.Clusters[ctxt.Cluster].Server
+		}
+		own["TARGETS"], own["KUBECONFIG"] = server, c.Kubeconfig
+	} else {
+		target, err := deploy.ServiceURL(ctx, c.Kube, c.Namespace, l.Target)
+		if err != nil {
+			return nil, err
+		}
+		// The first connection k6 makes must not race kube-proxy.
+		if err := deploy.WaitDial(ctx, strings.TrimPrefix(target, "http://"), 30*time.Second); err != nil {
+			return nil, fmt.Errorf("load target: %w", err)
+		}
+		own["TARGETS"] = target
 	}
 	inv := invocation{testID: c.TestID, remoteWrite: true, env: c.scriptEnv(),
-		own:    map[string]string{"TARGETS": target, "DURATION": k6Duration(l.Duration.Duration)},
+		own:    own,
 		flags:  []string{"--summary-export", filepath.Join(c.Dir, SummaryFile), "--summary-trend-stats", summaryTrendStats},
 		script: filepath.Join(c.Repo, l.Script)}
 	logf, err := os.Create(filepath.Join(c.Dir, LogFile))
