@@ -307,7 +307,6 @@ func (a *testAPIServer) installTaskRunCRD(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command("go", "mod", "download", "-json", "github.com/tektoncd/pipeline")
 	cmd.Dir = "../tools/tekton"
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 	out, err := cmd.Output()
 	var mod struct{ Dir, Error string }
 	if err == nil {
