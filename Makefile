@@ -54,9 +54,12 @@ test-cluster: cluster-tools
 
 # k6 builds bin/k6: k6 pinned in xk6-backend/go.mod with the k6/x/backend
 # extension, as `xk6 build --with ...=./xk6-backend` would (cold: minutes).
-# test-k6 runs the extension's own module's tests: unit tests, and the
+# test-k6 runs the extension's own module's tests: unit tests, the
 # integration test that builds k6, the listener and the worker and runs
-# fixtures/load/smoke.js against them on a real redis-server.
+# fixtures/load/smoke.js against them on a real redis-server, and the one
+# that runs fixtures/load/taskruns.js against a real kube-apiserver and etcd
+# (cluster-tools' binaries, started as plain processes on 127.0.0.1: no
+# cluster, no root); PERFRUN_REQUIRE_KUBE makes missing ones fail, not skip.
 # bench-k6 compares requests per load-generator CPU-second of the extension,
 # k6/http and wrk on one loopback listener (bin/bench/k6.md).
 .PHONY: k6 test-k6 bench-k6
@@ -64,8 +67,8 @@ k6:
 	@mkdir -p $(BIN)
 	cd xk6-backend && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/k6 ./cmd/k6
 
-test-k6:
-	cd xk6-backend && $(GO) test -count=1 -timeout 20m ./...
+test-k6: cluster-tools
+	cd xk6-backend && PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_REQUIRE_KUBE=1 $(GO) test -count=1 -timeout 20m ./...
 
 bench-k6: build k6
 	@mkdir -p $(BIN)/bench

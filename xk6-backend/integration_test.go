@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestSmokeScriptCountsEqualTheSystems(t *testing.T) {
 			const iterations = 150
 			summary := filepath.Join(t.TempDir(), "smoke.json")
 			cmd := exec.Command(bins["k6"], "run", "--quiet", "--no-color", "--summary-export", summary, "../fixtures/load/smoke.js")
-			cmd.Env = append(os.Environ(), "TARGETS="+base, "ITERATIONS="+strconv.Itoa(iterations), "APPS="+strconv.Itoa(smokeApps), "SEED=7")
+			cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true", "TARGETS="+base, "ITERATIONS="+strconv.Itoa(iterations), "APPS="+strconv.Itoa(smokeApps), "SEED=7")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("k6 run: %v\n%s", err, out)
 			}
@@ -82,28 +83,74 @@ func TestSmokeScriptCountsEqualTheSystems(t *testing.T) {
 	}
 }
 
-// buildBinaries builds bin/k6 from this module and the listener and worker
-// from the repository root into a temporary directory.
+// buildBinaries builds bin/k6 from this module (once per test binary: see
+// k6Binary) and the listener and worker from the repository root into a
+// temporary directory.
 func buildBinaries(t *testing.T) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
-	bins := map[string]string{}
-	for name, build := range map[string]struct{ dir, pkg string }{
-		"k6":       {".", "./cmd/k6"},
-		"listener": {"..", "./system/cmd/listener"},
-		"worker":   {"..", "./system/cmd/worker"},
+	bins := map[string]string{"k6": k6Binary(t)}
+	for name, pkg := range map[string]string{
+		"listener": "./system/cmd/listener",
+		"worker":   "./system/cmd/worker",
 	} {
 		out := filepath.Join(dir, name)
-		// -trimpath as `make k6` builds, so that both share the build cache.
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, build.pkg)
-		cmd.Dir = build.dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", name, err, b)
-		}
+		goBuild(t, "..", pkg, out)
 		bins[name] = out
 	}
 	return bins
+}
+
+// k6 is built once for every test that runs it, into a folder TestMain
+// removes.
+var (
+	k6Once  sync.Once
+	k6Path  string
+	k6Err   error
+	k6Build string // the folder
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if k6Build != "" {
+		os.RemoveAll(k6Build)
+	}
+	os.Exit(code)
+}
+
+func k6Binary(t *testing.T) string {
+	t.Helper()
+	k6Once.Do(func() {
+		if k6Build, k6Err = os.MkdirTemp("", "perfrun-k6-"); k6Err != nil {
+			return
+		}
+		out := filepath.Join(k6Build, "k6")
+		if b, err := goBuildCmd(".", "./cmd/k6", out).CombinedOutput(); err != nil {
+			k6Err = fmt.Errorf("building k6: %v\n%s", err, b)
+			return
+		}
+		k6Path = out
+	})
+	if k6Err != nil {
+		t.Fatal(k6Err)
+	}
+	return k6Path
+}
+
+func goBuild(t *testing.T, dir, pkg, out string) {
+	t.Helper()
+	if b, err := goBuildCmd(dir, pkg, out).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// goBuildCmd builds as the Makefile does (-trimpath, no cgo), so that both
+// share the build cache.
+func goBuildCmd(dir, pkg, out string) *exec.Cmd {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return cmd
 }
 
 func freeAddr(t *testing.T) string {
@@ -146,8 +193,9 @@ func startRedis(t *testing.T) string {
 }
 
 // start runs a program until the test ends, then stops it with SIGTERM (and
-// SIGKILL if it does not go within 10s). Its output goes to the test log on
-// failure.
+// SIGKILL if it does not go within 10s; on Linux it is killed too if the
+// test binary dies first, e.g. on go test's timeout). Its output goes to
+// the test log on failure.
 func start(t *testing.T, name, path string, args ...string) {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
@@ -156,6 +204,7 @@ func start(t *testing.T, name, path string, args ...string) {
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
