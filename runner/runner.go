@@ -54,6 +54,9 @@ type Options struct {
 	Progress *Progress
 	// TeardownTimeout bounds teardown (default 2m).
 	TeardownTimeout time.Duration
+	// CacheDir keeps the programs a third-party system or kwok is built
+	// into between runs (default $PERFRUN_CACHE or ~/.cache/perfrun).
+	CacheDir string
 }
 
 // NewRunID is a short random id for namespaces and k6's testid.
@@ -108,6 +111,8 @@ type runState struct {
 	k6 loadgen.Run
 	// objw is the object and Lease watchers (objects.go).
 	objw *objectWatch
+	// src is what a third-party system put outside the namespace (source.go).
+	src sourceState
 }
 
 // step runs one named, timed step.
@@ -198,6 +203,9 @@ func (r *runState) connect(ctx context.Context, provider cluster.Provider) error
 
 func (r *runState) deploy(ctx context.Context) error {
 	sys := r.s.Spec.System
+	if sys.Source != nil {
+		return r.deploySource(ctx)
+	}
 	objs, err := deploy.Render(filepath.Join(r.opts.Repo, sys.Overlay))
 	if err != nil {
 		return err
@@ -233,7 +241,7 @@ func (r *runState) load(ctx context.Context) error {
 		r.res.Versions["k6"] = v
 	}
 	k6, err := loadgen.Start(ctx, loadgen.Config{Load: l, K6: r.opts.K6, Repo: r.opts.Repo, Dir: r.dir, Namespace: r.ns,
-		TestID: r.res.TestID, RunID: r.res.RunID, PrometheusURL: r.access.PrometheusURL, Kube: r.kube,
+		TestID: r.res.TestID, RunID: r.res.RunID, PrometheusURL: r.access.PrometheusURL, Kube: r.kube, Kubeconfig: r.access.Kubeconfig,
 		PodsReachable: r.access.PodsReachable, LoadImages: r.provider.LoadImages, Logf: r.p.Linef})
 	if err != nil {
 		return err
@@ -346,7 +354,9 @@ func (r *runState) tearDown() {
 		r.p.Linef("keeping namespace %s (--keep)", r.ns)
 		return
 	}
-	_ = r.step("teardown", func() error { return r.dc.DeleteNamespace(ctx, r.ns, timeout) })
+	_ = r.step("teardown", func() error {
+		return errors.Join(r.dc.DeleteNamespace(ctx, r.ns, timeout), r.tearDownSource(ctx))
+	})
 }
 
 // savePodLogs records the containers that restarted and keeps their

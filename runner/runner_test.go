@@ -70,21 +70,21 @@ func TestUnreachableCluster(t *testing.T) {
 
 func TestPreflight(t *testing.T) {
 	s := smoke(t)
-	if err := Preflight(s, "..", "/bin/true"); err != nil {
+	if err := Preflight(context.Background(), s, "..", "/bin/true"); err != nil {
 		t.Fatalf("smoke preflight: %v", err)
 	}
 	s.Spec.Chaos[0].PodKill.Component = "nope"
-	if err := Preflight(s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.component") {
+	if err := Preflight(context.Background(), s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.component") {
 		t.Errorf("unknown component: %v", err)
 	}
 	s = smoke(t)
 	many := 99
 	s.Spec.Chaos[0].PodKill.Count = &many
-	if err := Preflight(s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.count: asks to kill 99 pods") {
+	if err := Preflight(context.Background(), s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.count: asks to kill 99 pods") {
 		t.Errorf("count above replicas: %v", err)
 	}
 	s = smoke(t)
-	if err := Preflight(s, "..", "/nonexistent/k6"); err == nil || !strings.Contains(err.Error(), "--k6") {
+	if err := Preflight(context.Background(), s, "..", "/nonexistent/k6"); err == nil || !strings.Contains(err.Error(), "--k6") {
 		t.Errorf("missing k6: %v", err)
 	}
 }

@@ -114,7 +114,7 @@ func runScenario(ctx context.Context, property, mode string, m suites.Mode, vars
 	s, err := scenario.LoadFile(path, vars)
 	Expect(err).NotTo(HaveOccurred(), "scenario %s", m.Scenario)
 	k6 := envOr(*k6Bin, "PERFRUN_K6", filepath.Join(repo, "bin", "k6"))
-	Expect(runner.Preflight(s, repo, k6)).To(Succeed(), "preflight of %s", m.Scenario)
+	Expect(runner.Preflight(context.Background(), s, repo, k6)).To(Succeed(), "preflight of %s", m.Scenario)
 
 	opts := runner.Options{
 		Repo:         repo,

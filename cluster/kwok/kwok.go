@@ -188,6 +188,43 @@ spec:
       phase: Running
       startTime: {{ $now | Quote }}
 ---
+# A run-to-completion pod (restartPolicy Never: a Job's, a Tekton TaskRun's)
+# finishes a second or two after it runs, every container exiting 0, as a
+# step that did its work would: the controller that made it sees it done.
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: perfrun-pod-complete}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: .spec.restartPolicy, operator: In, values: [Never]}
+  delay:
+    durationMilliseconds: 1000
+    jitterDurationMilliseconds: 2000
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      {{ $start := .status.startTime }}
+      conditions:
+      - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
+      - {lastTransitionTime: {{ $now | Quote }}, status: "False", type: Ready, reason: PodCompleted}
+      - {lastTransitionTime: {{ $now | Quote }}, status: "False", type: ContainersReady, reason: PodCompleted}
+      - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: PodScheduled}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated: {exitCode: 0, reason: Completed, startedAt: {{ $start | Quote }}, finishedAt: {{ $now | Quote }}}
+      {{ end }}
+      phase: Succeeded
+---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata: {name: perfrun-pod-delete}

@@ -70,7 +70,7 @@ func TestApplyAndDeleteOnlyTouchSimulatedNodes(t *testing.T) {
 	}
 }
 
-func TestStagesAreThreeStages(t *testing.T) {
+func TestStagesAreFourStages(t *testing.T) {
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(Stages)))
 	var kinds []string
 	for {
@@ -85,7 +85,7 @@ func TestStagesAreThreeStages(t *testing.T) {
 		}
 		kinds = append(kinds, doc.Kind+"/"+doc.Spec.ResourceRef.Kind)
 	}
-	if strings.Join(kinds, ",") != "Stage/Node,Stage/Pod,Stage/Pod" {
+	if strings.Join(kinds, ",") != "Stage/Node,Stage/Pod,Stage/Pod,Stage/Pod" {
 		t.Fatalf("stages %v", kinds)
 	}
 }

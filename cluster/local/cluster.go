@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/internal/gotool"
 )
 
 // Options say where the cluster keeps things. The zero value gives the
@@ -76,15 +77,7 @@ func New(opts Options) *Cluster {
 }
 
 // DefaultCacheDir is $PERFRUN_CACHE, or ~/.cache/perfrun.
-func DefaultCacheDir() string {
-	if d := os.Getenv("PERFRUN_CACHE"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "perfrun")
-	}
-	return "/var/cache/perfrun"
-}
+func DefaultCacheDir() string { return gotool.DefaultCacheDir() }
 
 func (c *Cluster) path(elem ...string) string {
 	return filepath.Join(append([]string{c.stateDir}, elem...)...)

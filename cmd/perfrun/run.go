@@ -58,7 +58,7 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 				// A file that cannot be read or is not a valid scenario is bad input.
 				return badInput(err)
 			}
-			if err := runner.Preflight(s, opts.Repo, opts.K6); err != nil {
+			if err := runner.Preflight(c.Context(), s, opts.Repo, opts.K6); err != nil {
 				return badInput(err)
 			}
 			if validateOnly {

@@ -16,6 +16,18 @@ import (
 	"time"
 )
 
+// DefaultCacheDir is where built tools are kept: $PERFRUN_CACHE, or
+// ~/.cache/perfrun.
+func DefaultCacheDir() string {
+	if d := os.Getenv("PERFRUN_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "perfrun")
+	}
+	return "/var/cache/perfrun"
+}
+
 // Tool is one set of binaries built from a pinned module in the repository's
 // tools/ folder.
 type Tool struct {
