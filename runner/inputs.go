@@ -17,10 +17,18 @@ import (
 // maxScenarioBytes bounds the re-read of the scenario file for its digest.
 const maxScenarioBytes = 16 << 20
 
-// Version is this perfrun's version as its build recorded it: the module
-// version when it has one, else the VCS revision (with "+dirty" when the
-// tree had changes), else "devel" (go run, go test).
+// version is set when the binary is linked (the Makefile passes
+// -ldflags "-X github.com/perfrun/perfrun/runner.version=$(git describe)"):
+// builds with -buildvcs=false carry no revision of their own.
+var version string
+
+// Version is this perfrun's version: what the link set, else the module
+// version when it has one, else the VCS revision Go stamped (with "+dirty"
+// when the tree had changes), else "devel" (go run, go test).
 func Version() string {
+	if version != "" {
+		return version
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "devel"
