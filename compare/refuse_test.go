@@ -120,7 +120,9 @@ func TestInputKeys(t *testing.T) {
 		{"args.listener/listener", "args.listener", func(r *result.Run) {
 			r.Inputs.Components["listener"].Containers["listener"] = result.Container{Image: "perfrun/listener:v1", Args: []string{"-queue", "v1"}}
 		}},
-		{"replicas.worker", "replicas.worker", func(r *result.Run) { r.Inputs.Components["worker"] = result.Component{Replicas: 3, Containers: r.Inputs.Components["worker"].Containers} }},
+		{"replicas.worker", "replicas.worker", func(r *result.Run) {
+			r.Inputs.Components["worker"] = result.Component{Replicas: 3, Containers: r.Inputs.Components["worker"].Containers}
+		}},
 		{"set.VUS", "set", func(r *result.Run) { r.Inputs.Vars["VUS"] = "10" }},
 	} {
 		base, cand := sides(t, 1, nil, tc.mut)

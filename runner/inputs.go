@@ -138,4 +138,3 @@ func stringList(v any) []string {
 	}
 	return out
 }
-
