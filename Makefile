@@ -10,6 +10,9 @@ ACTIONLINT_VERSION := v1.7.12
 
 # The reference system's programs and the CLI.
 PROGRAMS := listener worker controller migrate
+# perfrun's version, recorded in every result (compare refuses runs of two).
+PERFRUN_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+PERFRUN_LDFLAGS := -X github.com/perfrun/perfrun/runner.version=$(PERFRUN_VERSION)
 
 .PHONY: all build test test-unit fuzz lint deps bench-system clean
 
@@ -17,7 +20,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./system/cmd/,$(PROGRAMS)) ./cmd/perfrun
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PERFRUN_LDFLAGS)" -o $(BIN)/ $(addprefix ./system/cmd/,$(PROGRAMS)) ./cmd/perfrun
 
 # deps installs what the tests need from Debian when it is missing.
 deps:
@@ -83,7 +86,7 @@ RUN_FLAGS ?=
 .PHONY: run perfrun test-run
 perfrun:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/perfrun ./cmd/perfrun
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PERFRUN_LDFLAGS)" -o $(BIN)/perfrun ./cmd/perfrun
 
 run: build k6 perfrun cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster up --cache-dir $(CLUSTER_CACHE)

@@ -10,6 +10,7 @@ package compare
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -47,6 +48,14 @@ type Comparison struct {
 	Metrics   []Metric `json:"metrics"`
 	// Regressed is true when any metric regressed beyond its tolerance.
 	Regressed bool `json:"regressed"`
+	// Excluded are the runs left out: they did not reach a verdict.
+	Excluded []Excluded `json:"excluded,omitempty"`
+	// Intended are the input differences --allow-different allowed.
+	Intended []Difference `json:"intended,omitempty"`
+	// UnknownInputs are runs whose result.json predates recorded inputs:
+	// of those only the scenario's name, load script, duration and env
+	// were checked.
+	UnknownInputs []string `json:"unknownInputs,omitempty"`
 }
 
 // Metric is one row of the comparison.
@@ -77,14 +86,33 @@ type Stat struct {
 	Values []float64 `json:"values"`
 }
 
-// Compare compares two sides. It refuses runs of different scenarios: the
-// scenario's name and its load (script and duration) must be the same on
-// every run of both sides.
-func Compare(base, cand []Run, tol Tolerances) (*Comparison, error) {
+// Compare compares two sides. It refuses what it cannot compare: a run
+// given twice; runs of different scenarios (the scenario's name and its
+// load script and duration must be the same on every run of both sides);
+// runs whose inputs differ (inputs.go) beyond the keys allow names; a
+// tolerance keyed by neither a kind nor a metric of these runs. Runs that
+// did not reach a verdict are left out (Comparison.Excluded), and a side
+// left with none is an error.
+func Compare(base, cand []Run, tol Tolerances, allow ...string) (*Comparison, error) {
 	if len(base) == 0 || len(cand) == 0 {
 		return nil, fmt.Errorf("compare needs at least one run on each side (base %d, candidate %d)", len(base), len(cand))
 	}
+	if err := checkAllow(allow); err != nil {
+		return nil, err
+	}
+	if err := checkDuplicates(base, cand); err != nil {
+		return nil, err
+	}
+	base, exBase, errBase := usable("base", base)
+	cand, exCand, errCand := usable("candidate", cand)
+	if err := errors.Join(errBase, errCand); err != nil {
+		return nil, err
+	}
 	if err := sameScenario(base, cand); err != nil {
+		return nil, err
+	}
+	intended, err := checkInputs(slices.Concat(base, cand), allow)
+	if err != nil {
 		return nil, err
 	}
 	if tol.Alpha == 0 {
@@ -93,7 +121,13 @@ func Compare(base, cand []Run, tol Tolerances) (*Comparison, error) {
 			return nil, err
 		}
 	}
-	c := &Comparison{Scenario: scenarioName(base[0].Result), Alpha: tol.Alpha}
+	c := &Comparison{Scenario: scenarioName(base[0].Result), Alpha: tol.Alpha,
+		Excluded: slices.Concat(exBase, exCand), Intended: intended}
+	for _, r := range slices.Concat(base, cand) {
+		if r.Result.Inputs == nil {
+			c.UnknownInputs = append(c.UnknownInputs, r.Dir)
+		}
+	}
 	for _, r := range base {
 		c.Base = append(c.Base, r.Dir)
 	}
@@ -106,6 +140,9 @@ func Compare(base, cand []Run, tol Tolerances) (*Comparison, error) {
 		for n, v := range r.Values {
 			names[n] = v
 		}
+	}
+	if err := checkTolerances(tol, names); err != nil {
+		return nil, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		proto := names[name]

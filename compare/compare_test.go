@@ -26,7 +26,7 @@ func writeRun(t *testing.T, name string, throughput, ratio, p95ms float64) strin
 		Metadata: scenario.Metadata{Name: name},
 		Spec:     scenario.Spec{Load: scenario.Load{Script: "fixtures/load/authrep.js", Duration: scenario.D(time.Minute)}}}
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	run := &result.Run{RunID: "r", Scenario: sc, Started: start, Finished: start.Add(2 * time.Minute),
+	run := &result.Run{RunID: t.Name() + "/" + filepath.Base(dir), Scenario: sc, Started: start, Finished: start.Add(2 * time.Minute),
 		Assertions: []assertions.Result{
 			assertions.Check("throughput", assertions.KindThroughput, "", ">=", throughput, 100),
 			assertions.Check("spread", assertions.KindEvenDistribution, "", "<=", ratio, 1.5),

@@ -93,6 +93,30 @@ func (c *Comparison) Notes() []string {
 	return out
 }
 
+// Remarks say what the comparison left out or did not check: runs
+// without a verdict, the input differences allowed, runs whose inputs are
+// unknown.
+func (c *Comparison) Remarks() []string {
+	var out []string
+	if n := len(c.Excluded); n > 0 {
+		out = append(out, fmt.Sprintf("left out %d run(s) that did not reach a verdict:", n))
+		for _, e := range c.Excluded {
+			out = append(out, "  "+e.String())
+		}
+	}
+	if len(c.Intended) > 0 {
+		out = append(out, "inputs that differ, as --allow-different allows:")
+		for _, d := range c.Intended {
+			out = append(out, "  "+d.String())
+		}
+	}
+	if n := len(c.UnknownInputs); n > 0 {
+		out = append(out, fmt.Sprintf("inputs unknown for %d run(s) (result.json from a perfrun that did not record them: only the scenario's name, load script, duration and env checked): %s",
+			n, strings.Join(c.UnknownInputs, ", ")))
+	}
+	return out
+}
+
 var header = Row{"metric", "base", "candidate", "change", "significance", "verdict", "tolerance"}
 
 func (r Row) cells() []string {
@@ -100,7 +124,11 @@ func (r Row) cells() []string {
 }
 
 func (c *Comparison) writeText(w io.Writer) error {
-	fmt.Fprintf(w, "scenario: %s\nbase: %d run(s)  candidate: %d run(s)  alpha: %g\n\n", c.Scenario, len(c.Base), len(c.Candidate), c.Alpha)
+	fmt.Fprintf(w, "scenario: %s\nbase: %d run(s)  candidate: %d run(s)  alpha: %g\n", c.Scenario, len(c.Base), len(c.Candidate), c.Alpha)
+	for _, r := range c.Remarks() {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header.cells(), "\t"))
 	for _, r := range c.Rows() {
@@ -118,6 +146,12 @@ func (c *Comparison) writeText(w io.Writer) error {
 
 func (c *Comparison) writeMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "### perfrun compare: %s\n\nbase: %d run(s), candidate: %d run(s), alpha %g\n\n", mdEscape(c.Scenario), len(c.Base), len(c.Candidate), c.Alpha)
+	if rs := c.Remarks(); len(rs) > 0 {
+		for _, r := range rs {
+			fmt.Fprintf(w, "> %s  \n", mdEscape(r))
+		}
+		fmt.Fprintln(w)
+	}
 	line := func(cells []string) {
 		for i := range cells {
 			cells[i] = mdEscape(cells[i])

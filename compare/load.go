@@ -32,7 +32,9 @@ type Value struct {
 }
 
 // Load reads result folders (each holding result.json, and k6-summary.json
-// when k6 wrote one). It checks that every run has the same schema version
+// when k6 wrote one). A folder without result.json whose subfolders are
+// result folders (what perfrun run --count writes) stands for all of them,
+// in name order. It checks that every run has the same schema version
 // before decoding, so that the error says what differs.
 func Load(dirs []string) ([]Run, error) {
 	if len(dirs) == 0 {
@@ -40,13 +42,46 @@ func Load(dirs []string) ([]Run, error) {
 	}
 	runs := make([]Run, 0, len(dirs))
 	for _, d := range dirs {
-		r, err := LoadRun(d)
+		set, err := expand(d)
 		if err != nil {
 			return nil, err
 		}
-		runs = append(runs, r)
+		for _, d := range set {
+			r, err := LoadRun(d)
+			if err != nil {
+				return nil, err
+			}
+			runs = append(runs, r)
+		}
 	}
 	return runs, nil
+}
+
+// expand is a result folder itself, or the result folders in a folder of
+// runs.
+func expand(dir string) ([]string, error) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return []string{dir}, nil // LoadRun says what is wrong, or reads a result.json named directly
+	}
+	if _, err := os.Stat(filepath.Join(dir, result.ResultFile)); err == nil {
+		return []string{dir}, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		sub := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(filepath.Join(sub, result.ResultFile)); e.IsDir() && err == nil {
+			out = append(out, sub)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no %s in it, nor in any folder in it: not a result folder or a folder of them", dir, result.ResultFile)
+	}
+	return out, nil
 }
 
 // LoadRun reads one result folder.

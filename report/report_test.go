@@ -257,6 +257,7 @@ func TestCompareReportRendersInChromium(t *testing.T) {
 	for i, scale := range []float64{1, 1, 1, 0.7, 0.7, 0.7} {
 		dir := t.TempDir()
 		r := synthetic(scale * (1 + 0.01*float64(i%3)))
+		r.RunID += "-" + strconv.Itoa(i) // six runs, not one given six times
 		if err := result.Write(dir, r); err != nil {
 			t.Fatal(err)
 		}

@@ -78,6 +78,47 @@ type Run struct {
 	// Leases is who held the namespace's Leases over the run (leases.json
 	// has every span; objects.go).
 	Leases *objects.LeaseSummary `json:"leases,omitempty"`
+
+	// Inputs are what the run's figures depend on beside the system's own
+	// code, so that compare can tell whether two runs are comparable. nil
+	// in results written before perfrun recorded them.
+	Inputs *Inputs `json:"inputs,omitempty"`
+}
+
+// Inputs are what a run was given: the scenario file as written, the
+// values its ${NAME} references took, what each workload was deployed
+// with and the perfrun that ran it. The load's env as k6 got it is the
+// scenario's spec.load.env (Scenario is recorded after substitution).
+type Inputs struct {
+	// ScenarioDigest is "sha256:HEX" of the scenario file's bytes, before
+	// ${NAME} substitution ("" when there was no file to read).
+	ScenarioDigest string `json:"scenarioDigest,omitempty"`
+	// Vars are the ${NAME} references of the file as resolved: the --set
+	// value, or the reference's default. A --set the file does not
+	// reference changed nothing and is not listed.
+	Vars map[string]string `json:"vars,omitempty"`
+	// Components are the rendered Deployments and StatefulSets as they
+	// were deployed (the overlay with spec.system.components applied),
+	// before any chaos action changed them.
+	Components map[string]Component `json:"components,omitempty"`
+	// Perfrun is the version of perfrun that ran it (its module version or
+	// VCS revision, "+dirty" for a modified tree; "devel" when the binary
+	// carries neither).
+	Perfrun string `json:"perfrun,omitempty"`
+}
+
+// Component is one deployed workload.
+type Component struct {
+	Replicas int32 `json:"replicas"`
+	// Containers by name.
+	Containers map[string]Container `json:"containers,omitempty"`
+}
+
+// Container is one container of a deployed workload.
+type Container struct {
+	Image   string   `json:"image"`
+	Command []string `json:"command,omitempty"`
+	Args    []string `json:"args,omitempty"`
 }
 
 // Timeseries is one named range query's result over the run.

@@ -48,6 +48,9 @@ type Options struct {
 	K6 string
 	// ScenarioFile is recorded in the result.
 	ScenarioFile string
+	// Vars are the --set values the scenario was loaded with; the result
+	// records the file's references as they resolved (inputs.go).
+	Vars map[string]string
 	// Keep leaves the namespace in place after the run, for debugging.
 	Keep bool
 	// Progress receives progress lines.
@@ -82,7 +85,9 @@ func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, o
 	}
 	r := &runState{s: s, opts: opts, p: p, dir: dir, ns: ns, provider: provider,
 		res: &result.Run{SchemaVersion: result.SchemaVersion, RunID: runID, ScenarioFile: opts.ScenarioFile, Scenario: s,
-			Namespace: ns, TestID: runID, Started: time.Now(), Versions: map[string]string{}, Provider: provider.Name()}}
+			Namespace: ns, TestID: runID, Started: time.Now(), Versions: map[string]string{}, Provider: provider.Name(),
+			Inputs: inputsOf(opts)}}
+	r.res.Versions["perfrun"] = r.res.Inputs.Perfrun
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", fmt.Errorf("creating result folder: %w", err)
 	}
@@ -216,6 +221,7 @@ func (r *runState) deploy(ctx context.Context) error {
 	for k, v := range deploy.Images(objs) {
 		r.res.Versions[k] = v
 	}
+	r.res.Inputs.Components = componentsOf(objs)
 	if err := r.dc.CreateNamespace(ctx, r.ns, r.res.RunID); err != nil {
 		return err
 	}

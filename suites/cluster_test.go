@@ -121,6 +121,7 @@ func runScenario(ctx context.Context, property, mode string, m suites.Mode, vars
 		ResultsDir:   envOr(*resultsDir, "PERFRUN_RESULTS", filepath.Join(repo, "bin", "suites", "results")),
 		K6:           k6,
 		ScenarioFile: m.Scenario,
+		Vars:         vars,
 		Progress:     runner.NewProgress(GinkgoWriter, runner.ModeHuman),
 	}
 	began := time.Now()

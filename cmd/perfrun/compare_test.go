@@ -18,7 +18,7 @@ func writeResult(t *testing.T, name string, throughput float64) string {
 	t.Helper()
 	dir := t.TempDir()
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	run := &result.Run{RunID: "r", Started: start, Finished: start.Add(time.Minute), LoadStart: start, LoadEnd: start.Add(time.Minute),
+	run := &result.Run{RunID: filepath.Base(dir), Started: start, Finished: start.Add(time.Minute), LoadStart: start, LoadEnd: start.Add(time.Minute),
 		Scenario:   &scenario.Scenario{Metadata: scenario.Metadata{Name: name}, Spec: scenario.Spec{Load: scenario.Load{Script: "fixtures/load/throughput.js", Duration: scenario.D(time.Minute)}}},
 		Assertions: []assertions.Result{assertions.Check("throughput", assertions.KindThroughput, "", ">=", throughput, 100)}}
 	run.Decide()

@@ -23,6 +23,7 @@ func newRunCmd() *cobra.Command {
 		popts        providers.Options
 		output       string
 		validateOnly bool
+		count        countFlag = 1
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -67,6 +68,10 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 			}
 			opts.ScenarioFile = args[0]
 			opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
+			opts.Vars = vars
+			if count > 1 {
+				return runCount(c, s, p, opts, mode, int(count))
+			}
 			res, dir, err := runner.Run(c.Context(), s, p, opts)
 			if res != nil && mode != runner.ModeJSON {
 				runner.Table(c.OutOrStdout(), res, dir)
@@ -97,6 +102,7 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 	f.BoolVar(&opts.Keep, "keep", false, "leave the run's namespace in place (debugging)")
 	f.StringVar(&output, "output", runner.ModeHuman, "progress: human, quiet (final table only) or json (JSON lines on stderr)")
 	f.BoolVar(&validateOnly, "validate", false, "only check the scenario and its overlay, deploy nothing")
+	f.Var(&count, "count", "run the scenario N times, each in a fresh namespace, into one folder of N result folders (RESULTS/NAME-TIME-xN) that perfrun compare takes as one side")
 	f.StringVar(&provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
 		" (embedded; a kind cluster, created or reused; any existing cluster)")
 	f.StringVar(&popts.Local.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
