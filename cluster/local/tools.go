@@ -23,6 +23,15 @@ var Tools = []gotool.Tool{
 			"k8s.io/kubernetes/cmd/kubectl":                 "kubectl",
 			"./cmd/perfrun-cri":                             "perfrun-cri",
 		},
+		// The version the release build stamps: without it the API server
+		// says v0.0.0-master+$Format:%H$, which clients that check the
+		// server's version (knative's, so Tekton's controller and webhook)
+		// cannot parse and die on.
+		LDFlags: "-X k8s.io/component-base/version.gitVersion=v1.35.4 -X k8s.io/component-base/version.gitMajor=1" +
+			" -X k8s.io/component-base/version.gitMinor=35 -X k8s.io/component-base/version.gitTreeState=clean" +
+			" -X k8s.io/client-go/pkg/version.gitVersion=v1.35.4 -X k8s.io/client-go/pkg/version.gitMajor=1" +
+			" -X k8s.io/client-go/pkg/version.gitMinor=35",
+		Stamp:     "version-stamped",
 		ColdBuild: 5 * time.Minute,
 	},
 	{

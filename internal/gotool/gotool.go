@@ -44,7 +44,15 @@ type Tool struct {
 	LDFlags string
 	// ColdBuild says roughly how long a build with an empty cache takes here.
 	ColdBuild time.Duration
+	// Stamp, when set, is written beside the binaries and must match for
+	// them to count as built: changing it (with a build setting such as
+	// LDFlags) rebuilds a cache made before, without a new version.
+	Stamp string
 }
+
+// stampFile records the Stamp a cached build was made with.
+const stampFile = ".stamp"
+
 
 // Dir is where t's binaries are cached: keyed by name and version so that a
 // version bump builds anew and never mixes with the old binaries.
@@ -54,6 +62,12 @@ func (t Tool) Dir(cacheDir string) string {
 
 // Built says whether every binary of t is in the cache.
 func (t Tool) Built(cacheDir string) bool {
+	if t.Stamp != "" {
+		b, err := os.ReadFile(filepath.Join(t.Dir(cacheDir), stampFile))
+		if err != nil || strings.TrimSpace(string(b)) != t.Stamp {
+			return false
+		}
+	}
 	for _, out := range t.Packages {
 		if _, err := os.Stat(filepath.Join(t.Dir(cacheDir), out)); err != nil {
 			return false
@@ -127,6 +141,11 @@ func (t Tool) Build(ctx context.Context, srcDir, cacheDir string, log io.Writer)
 					if err := os.Rename(filepath.Join(tmp, base), filepath.Join(tmp, out)); err != nil {
 						return fmt.Errorf("naming %s: %w", out, err)
 					}
+				}
+			}
+			if t.Stamp != "" {
+				if err := os.WriteFile(filepath.Join(tmp, stampFile), []byte(t.Stamp+"\n"), 0o644); err != nil {
+					return err
 				}
 			}
 			if err := os.Chmod(tmp, 0o755); err != nil {
