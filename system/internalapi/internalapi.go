@@ -72,9 +72,18 @@ func internalError(w http.ResponseWriter, err error) {
 	fail(w, 500, err.Error())
 }
 
+// MaxBody bounds a request body of the internal API (a front may bound it
+// tighter). A body over it is refused whole (413), never cut and decoded.
+const MaxBody = 1 << 20
+
 // decode reads {"<field>": {...}} into v; false (answered) when it is absent.
 func decode(w http.ResponseWriter, r *http.Request, field string, v any) bool {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return false
+	}
 	if err != nil {
 		fail(w, 400, "reading body: "+err.Error())
 		return false
