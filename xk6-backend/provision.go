@@ -298,7 +298,7 @@ func (c *Client) internalJSON(ctx context.Context, timeout time.Duration, method
 		}
 	}
 	t := c.nextTarget()
-	resp, err := t.do(ctx, method, []byte(path), "application/json", raw, timeout, nil)
+	resp, err := t.do(ctx, method, []byte(path), c.internalAuth, "application/json", raw, timeout, nil)
 	if err != nil {
 		return 0, nil, err
 	}
