@@ -371,6 +371,27 @@ func TestInternalAPICredentials(t *testing.T) {
 	}
 }
 
+// The service's backend_version follows how its applications authenticate:
+// 1 for user keys, 2 for app id and app key (Apisonator reads only the one
+// credential its version names).
+func TestProvisionBackendVersion(t *testing.T) {
+	for spec, want := range map[string]string{
+		`({applications: {count: 1, plan: 'p'}})`:                                     `"backend_version":"1"`,
+		`({applications: {count: 1, plan: 'p', appKeys: true}})`:                      `"backend_version":"2"`,
+		`({service: {backendVersion: 'oauth'}, applications: {count: 1, plan: 'p'}})`: `"backend_version":"oauth"`,
+	} {
+		f, url := startFake(t)
+		vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'});`, url))
+		vu.run(t, `c.provision(`+spec+`)`)
+		f.mu.Lock()
+		got := f.bodies[0]
+		f.mu.Unlock()
+		if !strings.Contains(got, want) {
+			t.Errorf("provision(%s) sent %s, want %s", spec, got, want)
+		}
+	}
+}
+
 func TestProvisionRejectsBadPeriod(t *testing.T) {
 	_, url := startFake(t)
 	vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'});`, url))

@@ -74,9 +74,15 @@ func ErrServiceIDInvalid(id string) *Error {
 	return newErr("service_id_invalid", statusError, `service id "`+id+`" is invalid`)
 }
 func ErrApplicationNotFound(id string) *Error {
+	if strings.TrimSpace(id) == "" {
+		return newErr("application_not_found", statusNotFound, "application id is missing")
+	}
 	return newErr("application_not_found", statusNotFound, `application with id="`+id+`" was not found`)
 }
 func ErrUserKeyInvalid(key string) *Error {
+	if strings.TrimSpace(key) == "" {
+		return newErr("user_key_invalid", statusError, "user key is missing")
+	}
 	return newErr("user_key_invalid", statusError, `user key "`+key+`" is invalid`)
 }
 func ErrAuthentication() *Error {
@@ -124,6 +130,9 @@ func rejectApplicationKeyInvalid(key string) *Error {
 }
 func rejectApplicationNotActive() *Error {
 	return newErr("application_not_active", statusError, "application is not active")
+}
+func rejectServiceNotActive() *Error {
+	return newErr("service_not_active", statusError, "service is not active")
 }
 func rejectLimitsExceeded() *Error {
 	return newErr("limits_exceeded", statusError, "usage limits are exceeded")

@@ -138,38 +138,38 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	if err != nil {
 		return nil, err
 	}
-	// Application.load_by_id_or_user_key!
-	var aid string
-	switch {
-	case p.AppID != "" && p.UserKey != "":
+	// Transactor#validate: both credentials are refused; a backend_version
+	// 1 service names the application by user key alone (an app_id is not
+	// read), any other by app_id alone (a user key is not read).
+	if p.AppID != "" && p.UserKey != "" {
 		return nil, ErrAuthentication()
-	case p.AppID != "":
-		aid = p.AppID
-	case p.UserKey != "":
+	}
+	userKeyMode := catalog.UserKeyMode(snap.Service.BackendVersion)
+	var aid string
+	if userKeyMode {
 		aid = snap.UserKeyAppID
 		if aid == "" {
-			return nil, ErrUserKeyInvalid(p.UserKey)
+			return nil, ErrUserKeyInvalid(p.UserKey) // "user key is missing" without one
 		}
-	default:
-		return nil, ErrApplicationNotFound("")
+	} else {
+		aid = p.AppID // "application id is missing" without one, below
 	}
 	if snap.App == nil {
-		if p.AppID != "" {
-			return nil, ErrApplicationNotFound(aid)
-		}
-		return nil, ErrUserKeyInvalid(p.UserKey)
+		return nil, ErrApplicationNotFound(aid)
 	}
 	sid, values := snap.Service.ID, snap.Usage
 	st := &Status{Authorized: true, PlanName: snap.App.PlanName}
 
 	// Validators, in Apisonator's order, stopping at the first that fails:
-	// Key, State, Limits.
+	// Key, (Referrer: no filters here), State, ServiceState, Limits.
 	var processed map[string]delta // metric id -> usage, hierarchy applied
 	switch {
-	case snap.Service.BackendVersion != "1" && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):
+	case !userKeyMode && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):
 		st.reject(rejectApplicationKeyInvalid(p.AppKey))
 	case snap.App.State != "active":
 		st.reject(rejectApplicationNotActive())
+	case !serviceActive(snap.Service.State):
+		st.reject(rejectServiceNotActive())
 	default:
 		processed, err = processUsage(snap.Metrics, p.Usage)
 		if err != nil {
@@ -214,6 +214,10 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	}
 	return st, nil
 }
+
+// serviceActive is Service#active?: a service saved with no state, or with
+// state active, is active; any other state is suspended.
+func serviceActive(state string) bool { return state == "" || state == "active" }
 
 func (st *Status) reject(e *Error) {
 	if st.Authorized {

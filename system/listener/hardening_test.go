@@ -364,7 +364,7 @@ func TestParameterBounds(t *testing.T) {
 	if code != 400 || !strings.Contains(body, "exceeds limit (4096)") {
 		t.Errorf("report with %d params = %d %s, want 400 bad_request", apisonator.MaxParams+4, code, body)
 	}
-	deep := "service_token=tok1&service_id=s1&user_key=uk1&usage[hits]=1&x" + strings.Repeat("[a]", apisonator.MaxDepth)
+	deep := "service_token=tok1&service_id=s1&app_id=a1&usage[hits]=1&x" + strings.Repeat("[a]", apisonator.MaxDepth)
 	code, body = s.do(t, "GET", "/transactions/authrep.xml?"+deep, "")
 	if code != 400 || !strings.Contains(body, `code="bad_request"`) {
 		t.Errorf("authrep with a key %d deep = %d %s, want 400 bad_request", apisonator.MaxDepth+1, code, body)
