@@ -181,9 +181,12 @@ type AuthParams struct {
 	UserID       string
 	Usage        []UsageEntry
 	HasUsage     bool
-	// NoBody is Apisonator's no_body extension: answer with the status only.
-	// Any value but "false" and "0" asks for it.
-	NoBody bool
+	// NoBodyParam is the no_body query parameter (nil when absent), the
+	// no_body extension's older spelling.
+	NoBodyParam *string
+	// Ext are the 3scale-options extensions (ParseExtensions), which the
+	// caller fills from the request's header.
+	Ext Extensions
 }
 
 // ParseAuthParams parses the query of authorize.xml/authrep.xml.
@@ -213,7 +216,8 @@ func authParamsFrom(root *Node) (*AuthParams, *Error) {
 	}
 	if nb := root.Get("no_body"); nb != nil {
 		v, _ := nb.String()
-		p.NoBody = v != "false" && v != "0"
+		p.NoBodyParam = &v
+		p.Ext.NoBody = v != "false" && v != "0"
 	}
 	if uid := root.Get("user_id"); uid != nil {
 		p.UserID = "set"
@@ -249,6 +253,8 @@ type ReportParams struct {
 	ServiceToken string
 	ServiceID    string
 	Transactions []Transaction
+	// Ext are the 3scale-options extensions (flat_usage applies).
+	Ext Extensions
 }
 
 // ParseReportParams parses the form body of a batch report.

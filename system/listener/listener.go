@@ -238,6 +238,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mode) {
 	w.Header().Set("Content-Type", xmlContentType)
 	p, perr := apisonator.ParseAuthParams(r.URL.RawQuery)
+	if perr == nil {
+		p.Ext, perr = apisonator.ParseExtensions(r.Header.Get(optionsHeader), p.NoBodyParam)
+	}
 	if perr != nil {
 		s.writeError(w, perr)
 		return
@@ -247,11 +250,22 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mo
 		s.fail(w, r, err)
 		return
 	}
+	if !st.Authorized && p.Ext.RejectionReasonHeader {
+		w.Header().Set("3scale-rejection-reason", st.Reason.Code)
+	}
+	if st.Limits != nil {
+		for _, h := range st.Limits.Headers() {
+			w.Header().Set(h[0], h[1])
+		}
+	}
 	w.WriteHeader(st.HTTPStatus())
-	if !p.NoBody {
+	if !p.Ext.NoBody {
 		_, _ = w.Write(st.XML())
 	}
 }
+
+// optionsHeader carries Apisonator's extensions (docs/extensions.md).
+const optionsHeader = "3scale-options"
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", xmlContentType)
@@ -283,6 +297,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, perr := apisonator.ParseReportParams(string(body))
+	if perr == nil {
+		p.Ext, perr = apisonator.ParseExtensions(r.Header.Get(optionsHeader), nil)
+	}
 	if perr != nil {
 		s.writeError(w, perr)
 		return
