@@ -41,7 +41,7 @@ func serve(t *testing.T, o listener.Options) *served {
 	o.Transactor = &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, queue.V2)}
 	o.Metrics = listener.NewMetrics(reg)
 	o.Gatherer = reg
-	o.Internal = (&internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler()}).Handler()
+	o.Internal = (&internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler(), Version: listener.Version}).Handler()
 	srv := listener.New(o)
 	listen := func(h http.Handler) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

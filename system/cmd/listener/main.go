@@ -95,7 +95,7 @@ func run() error {
 
 	cat := catalog.NewStore(rdb)
 	use := usage.NewStore(rdb)
-	api := &internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler()}
+	api := &internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler(), Version: listener.Version}
 	srv := listener.New(listener.Options{
 		Transactor:    &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
 		Metrics:       listener.NewMetrics(reg),
