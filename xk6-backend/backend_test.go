@@ -51,7 +51,7 @@ func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/transactions/authrep.xml" || r.URL.Path == "/transactions/authorize.xml":
 		if r.URL.Query().Get("service_token") != "tok" || r.URL.Query().Get("service_id") != "svc" {
 			w.WriteHeader(403)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><error code="service_token_invalid">service token "x" is invalid</error>`)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><error code="service_token_invalid">service token "x" or service id "svc" is invalid</error>`)
 			return
 		}
 		switch k := r.URL.Query().Get("user_key"); {

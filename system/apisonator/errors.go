@@ -61,8 +61,10 @@ func ErrProviderKeyOrServiceTokenRequired() *Error {
 func ErrServiceIDMissing() *Error {
 	return newErr("service_id_missing", statusInvalid, "Service ID is missing")
 }
-func ErrServiceTokenInvalid(token string) *Error {
-	return newErr("service_token_invalid", statusError, `service token "`+token+`" is invalid`)
+// ErrServiceTokenInvalid is current Apisonator's text, which names both
+// (the class kept its name "to avoid breaking users").
+func ErrServiceTokenInvalid(token, serviceID string) *Error {
+	return newErr("service_token_invalid", statusError, `service token "`+token+`" or service id "`+serviceID+`" is invalid`)
 }
 func ErrProviderKeyInvalid(key string) *Error {
 	return newErr("provider_key_invalid", statusError, `provider key "`+key+`" is invalid`)
@@ -100,8 +102,12 @@ func ErrUsageValueInvalid(metric, value string) *Error {
 func ErrEndUsersNoLongerSupported() *Error {
 	return newErr("end_users_no_longer_supported", statusBad, "End-users are no longer supported, do not specify the user_id parameter")
 }
+// ErrNotValidData is 422: current Apisonator's errors.rb declares
+// NotValidData an Invalid, and its exception catcher answers with that
+// http_code. An older Apisonator test asserts 400; the code, which is what
+// a client meets, is followed here.
 func ErrNotValidData() *Error {
-	return newErr("not_valid_data", statusBad, "all data must be valid UTF8")
+	return newErr("not_valid_data", statusInvalid, "all data must be valid UTF8")
 }
 func ErrBadRequest() *Error {
 	return newErr("bad_request", statusBad, "request contains syntax errors, should not be repeated without modification")

@@ -54,7 +54,7 @@ const (
 // parameters the way Rack does for Apisonator: `usage[hits]=1`,
 // `transactions[0][usage][hits]=1`. Malformed input is a 400 (bad escapes,
 // a key used both as a value and as a hash, array syntax where a hash is
-// expected) and invalid UTF-8 is not_valid_data, as Apisonator answers.
+// expected) and invalid UTF-8 is not_valid_data (422), as Apisonator answers.
 // A query over Rack's limits (MaxQueryBytes, MaxParams, MaxDepth) is a 400
 // bad_request with Rack's message, refused before any parameter is read.
 func ParseQuery(raw string) (*Node, *Error) {

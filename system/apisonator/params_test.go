@@ -38,7 +38,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"usage[hits]=1&usage=1", "bad_request", 400},
 		{"usage[]=1", "bad_request", 400},
 		{"user_key=%zz", "bad_request", 400},
-		{"user_key=%ff", "not_valid_data", 400},
+		{"user_key=%ff", "not_valid_data", 422}, // errors.rb: NotValidData < Invalid
 	} {
 		_, err := ParseQuery(tc.q)
 		if err == nil || err.Code != tc.code || err.Status != tc.http {

@@ -104,7 +104,7 @@ func (t *Transactor) resolveService(ctx context.Context, providerKey, token, ser
 	}
 	if providerKey == "" {
 		if !snap.TokenValid || snap.Service == nil {
-			return nil, "", ErrServiceTokenInvalid(token)
+			return nil, "", ErrServiceTokenInvalid(token, serviceID)
 		}
 		providerKey = snap.Service.ProviderKey
 	}

@@ -127,7 +127,8 @@ func TestApisonatorCompatibility(t *testing.T) {
 	}{
 		{"no credentials", "user_key=uk1", 403, `<error code="provider_key_or_service_token_required">Provider key or service token are required</error>`},
 		{"token without service id", "service_token=tok1&user_key=uk1", 422, `code="service_id_missing"`},
-		{"bad token", "service_token=nope&service_id=s1&app_id=a1", 403, `<error code="service_token_invalid">service token "nope" is invalid</error>`},
+		{"bad token", "service_token=nope&service_id=s1&app_id=a1", 403, `<error code="service_token_invalid">service token "nope" or service id "s1" is invalid</error>`},
+		{"invalid UTF-8", "service_token=tok1&service_id=s1&app_id=%ff", 422, `<error code="not_valid_data">all data must be valid UTF8</error>`},
 		{"unknown provider key, no service", "provider_key=zz&user_key=uk1", 403, `code="provider_key_invalid_or_service_missing"`},
 		{"unknown provider key with service", "provider_key=zz&service_id=s1&app_id=a1", 403, `<error code="provider_key_invalid">provider key "zz" is invalid</error>`},
 		{"provider key of another service", "provider_key=pk2&service_id=s1&app_id=a1", 403, `<error code="service_id_invalid">service id "s1" is invalid</error>`},
