@@ -61,6 +61,7 @@ func ErrProviderKeyOrServiceTokenRequired() *Error {
 func ErrServiceIDMissing() *Error {
 	return newErr("service_id_missing", statusInvalid, "Service ID is missing")
 }
+
 // ErrServiceTokenInvalid is current Apisonator's text, which names both
 // (the class kept its name "to avoid breaking users").
 func ErrServiceTokenInvalid(token, serviceID string) *Error {
@@ -102,6 +103,7 @@ func ErrUsageValueInvalid(metric, value string) *Error {
 func ErrEndUsersNoLongerSupported() *Error {
 	return newErr("end_users_no_longer_supported", statusBad, "End-users are no longer supported, do not specify the user_id parameter")
 }
+
 // ErrNotValidData is 422: current Apisonator's errors.rb declares
 // NotValidData an Invalid, and its exception catcher answers with that
 // http_code. An older Apisonator test asserts 400; the code, which is what

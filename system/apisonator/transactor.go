@@ -173,7 +173,7 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 
 	// Validators, in Apisonator's order, stopping at the first that fails:
 	// Key, (Referrer: no filters here), State, ServiceState, Limits.
-	var processed map[string]delta // metric id -> usage as checked and applied
+	var processed map[string]delta   // metric id -> usage as checked and applied
 	var inHierarchy map[string]delta // the same with the hierarchy always applied
 	switch {
 	case !userKeyMode && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):

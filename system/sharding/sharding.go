@@ -15,8 +15,8 @@ package sharding
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"hash/fnv"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
