@@ -70,6 +70,9 @@ type Env struct {
 	ServiceURL func(ctx context.Context, t scenario.Target) (string, error)
 	// HTTP reads ground truth from the system (default: 10 s timeout).
 	HTTP *http.Client
+	// Secret reads a Secret of the run's namespace (found false when it
+	// does not exist); nil when there is no cluster to read.
+	Secret func(ctx context.Context, name string) (data map[string][]byte, found bool, err error)
 	// Objects are the records of the run's watcher of a resource (as an
 	// assertion writes it) and label selector (objectLatency,
 	// objectDisruption); nil when the run watched no objects.

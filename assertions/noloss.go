@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,15 @@ func (noLossKind) Evaluate(ctx context.Context, env *Env, a scenario.Assertion) 
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	user, pass, err := internalAPICredentials(ctx, env, n.Secret)
+	if err != nil {
+		return fail(err)
+	}
+	if user != "" || pass != "" {
+		c := *hc
+		c.Transport = basicAuth{user: user, pass: pass, next: cmp.Or[http.RoundTripper](hc.Transport, http.DefaultTransport)}
+		hc = &c
+	}
 	applied, err := collectors.UsageTotals(ctx, hc, base, n.Service, apps, n.Metric)
 	if err != nil {
 		return fail(err)
@@ -64,4 +74,47 @@ func (noLossKind) Evaluate(ctx context.Context, env *Env, a scenario.Assertion) 
 		{Labels: map[string]string{"source": "system", "metric": n.Metric}, Points: []Point{{T: time.Now().UnixMilli(), V: applied}}},
 	}
 	return res
+}
+
+// DefaultInternalAPISecret holds the internal API's credentials when a
+// noLoss names none: the name the 3scale operator gives Apisonator's, and
+// the reference fixtures' (fixtures/system/base/internal-api.yaml).
+const DefaultInternalAPISecret = "backend-internal-api"
+
+// internalAPICredentials reads username and password from the Secret named
+// (which must exist), or from DefaultInternalAPISecret when it exists.
+func internalAPICredentials(ctx context.Context, env *Env, name string) (user, pass string, err error) {
+	named := name != ""
+	if !named {
+		name = DefaultInternalAPISecret
+	}
+	if env.Secret == nil {
+		if named {
+			return "", "", fmt.Errorf("secret %s: no cluster to read it from", name)
+		}
+		return "", "", nil
+	}
+	data, found, err := env.Secret(ctx, name)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the internal API's credentials (secret %s): %w", name, err)
+	}
+	if !found {
+		if named {
+			return "", "", fmt.Errorf("secret %s (noLoss.secret): not found in the run's namespace", name)
+		}
+		return "", "", nil
+	}
+	return string(data["username"]), string(data["password"]), nil
+}
+
+// basicAuth sends HTTP basic authentication with every request.
+type basicAuth struct {
+	user, pass string
+	next       http.RoundTripper
+}
+
+func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.SetBasicAuth(b.user, b.pass)
+	return b.next.RoundTrip(r)
 }

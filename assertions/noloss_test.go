@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,46 @@ func TestNoLoss(t *testing.T) {
 	env.K6Count = func(context.Context, string) (float64, error) { return 0, errors.New("no summary") }
 	if r := Evaluate(context.Background(), env, []scenario.Assertion{a})[0]; r.Status != Error || r.Error != "no summary" {
 		t.Errorf("without k6's count: %+v", r)
+	}
+}
+
+// The usage read sends the internal API's credentials from the Secret named,
+// or from backend-internal-api when the namespace has it.
+func TestNoLossSendsTheInternalAPICredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "perfrun" || p != "pw" {
+			w.WriteHeader(401)
+			return
+		}
+		fmt.Fprint(w, `{"status":"found","totals":{"hits":50}}`)
+	}))
+	defer srv.Close()
+	secrets := map[string]map[string][]byte{}
+	env := &Env{Window: scenario.Window{End: time.Now()},
+		K6Count:    func(context.Context, string) (float64, error) { return 100, nil },
+		ServiceURL: func(context.Context, scenario.Target) (string, error) { return srv.URL, nil },
+		Secret: func(_ context.Context, name string) (map[string][]byte, bool, error) {
+			d, ok := secrets[name]
+			return d, ok, nil
+		}}
+	a := func(secret string) []scenario.Assertion {
+		return []scenario.Assertion{{Name: "no-loss", NoLoss: &scenario.NoLoss{Service: "svc", Apps: 2, AppPrefix: "app-",
+			Metric: "hits", K6Metric: "k", Listener: scenario.Target{Service: "listener", Port: 3000}, Secret: secret}}}
+	}
+	if r := Evaluate(context.Background(), env, a(""))[0]; r.Status != Error || !strings.Contains(r.Error, "HTTP 401") {
+		t.Errorf("no Secret, a guarded API: %+v, want the 401 as an error", r)
+	}
+	secrets[DefaultInternalAPISecret] = map[string][]byte{"username": []byte("perfrun"), "password": []byte("pw")}
+	if r := Evaluate(context.Background(), env, a(""))[0]; r.Status != Pass {
+		t.Errorf("default Secret: %+v, want pass", r)
+	}
+	if r := Evaluate(context.Background(), env, a("other"))[0]; r.Status != Error || !strings.Contains(r.Error, "secret other") {
+		t.Errorf("a named Secret that is missing: %+v, want an error naming it", r)
+	}
+	secrets["other"] = secrets[DefaultInternalAPISecret]
+	delete(secrets, DefaultInternalAPISecret)
+	if r := Evaluate(context.Background(), env, a("other"))[0]; r.Status != Pass {
+		t.Errorf("named Secret: %+v, want pass", r)
 	}
 }
 

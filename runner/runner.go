@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -236,6 +237,18 @@ func (r *runState) deploy(ctx context.Context) error {
 	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
 }
 
+// secret reads a Secret of the run's namespace.
+func (r *runState) secret(ctx context.Context, name string) (map[string][]byte, bool, error) {
+	s, err := r.kube.CoreV1().Secrets(r.ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return s.Data, true, nil
+}
+
 // serviceURL is a Service of the run's namespace as a URL.
 func (r *runState) serviceURL(ctx context.Context, t scenario.Target) (string, error) {
 	return deploy.ServiceURL(ctx, r.kube, r.ns, t)
@@ -324,7 +337,7 @@ func (r *runState) window() scenario.Window {
 
 func (r *runState) evaluate(ctx context.Context) error {
 	w := r.window()
-	env := &assertions.Env{Q: r.prom, Window: w, Metrics: r.s.Spec.System.Metrics, ServiceURL: r.serviceURL,
+	env := &assertions.Env{Q: r.prom, Window: w, Metrics: r.s.Spec.System.Metrics, ServiceURL: r.serviceURL, Secret: r.secret,
 		K6Count: func(ctx context.Context, metric string) (float64, error) {
 			if r.k6 == nil {
 				return 0, errors.New("k6 never started")

@@ -349,6 +349,11 @@ type NoLoss struct {
 	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
 	// Listener is the Service serving the internal API (default listener:3000).
 	Listener Target `yaml:"listener,omitempty" json:"listener,omitempty"`
+	// Secret is a Secret of the run's namespace with the internal API's
+	// basic-auth credentials (keys username and password, as the 3scale
+	// operator's backend-internal-api). Empty: backend-internal-api when the
+	// namespace has it, else no credentials.
+	Secret string `yaml:"secret,omitempty" json:"secret,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s", "2m".

@@ -45,7 +45,7 @@ rb() {
 		sed -nE "s/.*: ([0-9.]+) requests per second.*/$name: \1 requests per second/p" | tee -a "$out/redis.txt"
 }
 : >"$out/redis.txt"
-rb authscript evalsha "$sha" 0 s1 tok1 uk1 '' $stamps
+rb authscript evalsha "$sha" 0 s1 tok1 '' a1 $stamps
 rb xadd xadd s '*' f v
 rb rpush rpush l v
 

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ type fakeSystem struct {
 	bodies    []string
 	items     map[string]int // polls left before the item is reconciled
 	closeEach bool           // answer with Connection: close
+	// user and pass, when set, guard /internal/ with basic auth (401).
+	user, pass string
+	auths      []string // the Authorization header of every request
 }
 
 func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -31,8 +35,15 @@ func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
 	f.bodies = append(f.bodies, string(body))
+	f.auths = append(f.auths, r.Header.Get("Authorization"))
 	closeEach := f.closeEach
+	user, pass := f.user, f.pass
 	f.mu.Unlock()
+	if u, p, _ := r.BasicAuth(); (user != "" || pass != "") && strings.HasPrefix(r.URL.Path, "/internal/") && (u != user || p != pass) {
+		w.Header().Set("WWW-Authenticate", `Basic realm=""`)
+		w.WriteHeader(401)
+		return
+	}
 	if closeEach {
 		w.Header().Set("Connection", "close")
 	}
@@ -40,7 +51,7 @@ func (f *fakeSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/transactions/authrep.xml" || r.URL.Path == "/transactions/authorize.xml":
 		if r.URL.Query().Get("service_token") != "tok" || r.URL.Query().Get("service_id") != "svc" {
 			w.WriteHeader(403)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><error code="service_token_invalid">service token "x" is invalid</error>`)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><error code="service_token_invalid">service token "x" or service id "svc" is invalid</error>`)
 			return
 		}
 		switch k := r.URL.Query().Get("user_key"); {
@@ -327,6 +338,60 @@ func TestProvisionOutlastsTheCallTimeout(t *testing.T) {
 	}
 }
 
+// With internalUser/internalPassword, provisioning and items send basic
+// auth to the internal API, and only there; without them a guarded internal
+// API's 401 is the error.
+func TestInternalAPICredentials(t *testing.T) {
+	f, url := startFake(t)
+	f.user, f.pass = "perfrun", "pw"
+	spec := `({plans: [{id: 'basic', limits: {hits: {minute: 1000}}}], applications: {count: 2}})`
+	open := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'});`, url))
+	if _, err := open.rt.VU.RuntimeField.RunString(`c.provision(` + spec + `)`); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("provision without credentials: %v, want the 401", err)
+	}
+	vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok', internalUser: 'perfrun', internalPassword: 'pw'});`, url))
+	if got := vu.run(t, `c.provision(`+spec+`).applications`); got != int64(2) {
+		t.Fatalf("provisioned %v applications, want 2", got)
+	}
+	if got := vu.run(t, `c.reconcileItem('k1', {deadline: '1s', timeout: '2s', poll: '5ms'}).reconciled`); got != true {
+		t.Fatalf("reconcileItem with credentials: reconciled=%v", got)
+	}
+	vu.run(t, `c.authrep('key-1', {hits: 1})`)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("perfrun:pw"))
+	for i, r := range f.requests {
+		internal := strings.HasPrefix(r, "POST /internal/") || strings.HasPrefix(r, "PUT /internal/") || strings.HasPrefix(r, "GET /internal/")
+		if internal && f.auths[i] != want && f.auths[i] != "" {
+			t.Errorf("%s sent Authorization %q", r, f.auths[i])
+		}
+		if !internal && f.auths[i] != "" {
+			t.Errorf("%s sent the internal API's credentials", r)
+		}
+	}
+}
+
+// The service's backend_version follows how its applications authenticate:
+// 1 for user keys, 2 for app id and app key (Apisonator reads only the one
+// credential its version names).
+func TestProvisionBackendVersion(t *testing.T) {
+	for spec, want := range map[string]string{
+		`({applications: {count: 1, plan: 'p'}})`:                                     `"backend_version":"1"`,
+		`({applications: {count: 1, plan: 'p', appKeys: true}})`:                      `"backend_version":"2"`,
+		`({service: {backendVersion: 'oauth'}, applications: {count: 1, plan: 'p'}})`: `"backend_version":"oauth"`,
+	} {
+		f, url := startFake(t)
+		vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'});`, url))
+		vu.run(t, `c.provision(`+spec+`)`)
+		f.mu.Lock()
+		got := f.bodies[0]
+		f.mu.Unlock()
+		if !strings.Contains(got, want) {
+			t.Errorf("provision(%s) sent %s, want %s", spec, got, want)
+		}
+	}
+}
+
 func TestProvisionRejectsBadPeriod(t *testing.T) {
 	_, url := startFake(t)
 	vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'});`, url))
@@ -338,11 +403,12 @@ func TestProvisionRejectsBadPeriod(t *testing.T) {
 
 func TestClientOptionsErrorsNameTheField(t *testing.T) {
 	for opts, field := range map[string]string{
-		`{serviceId: 's', serviceToken: 't'}`:                               "targets",
-		`{targets: ['ftp://x'], serviceId: 's', serviceToken: 't'}`:         "scheme must be http",
-		`{targets: ['http://127.0.0.1:1']}`:                                 "serviceToken or providerKey",
-		`{targets: ['http://127.0.0.1:1'], serviceToken: 't'}`:              "serviceId",
-		`{targets: ['http://127.0.0.1:1'], providerKey: 'p', timeout: 'x'}`: "timeout",
+		`{serviceId: 's', serviceToken: 't'}`:                                      "targets",
+		`{targets: ['ftp://x'], serviceId: 's', serviceToken: 't'}`:                "scheme must be http",
+		`{targets: ['http://127.0.0.1:1']}`:                                        "serviceToken or providerKey",
+		`{targets: ['http://127.0.0.1:1'], serviceToken: 't'}`:                     "serviceId",
+		`{targets: ['http://127.0.0.1:1'], providerKey: 'p', timeout: 'x'}`:        "timeout",
+		`{targets: ['http://127.0.0.1:1'], providerKey: 'p', internalUser: 'a:b'}`: "internalUser",
 	} {
 		rt := modulestest.NewRuntime(t)
 		mi := New().NewModuleInstance(rt.VU)

@@ -150,7 +150,7 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		ec.req, ec.start, ec.state = i, time.Now(), connBusy
 		keyBuf = b.key(keyBuf[:0], i)
 		qbuf = transactionQuery(qbuf[:0], "authrep", c.creds, AppCredentials{UserKey: string(keyBuf)}, b.usage)
-		wbuf = appendRequest(wbuf[:0], ec.t, "GET", qbuf, "", nil)
+		wbuf = appendRequest(wbuf[:0], ec.t, "GET", qbuf, "", "", nil)
 		n, err := syscall.Write(ec.fd, wbuf)
 		if err != nil && !errors.Is(err, syscall.EAGAIN) {
 			closeConn(ec)

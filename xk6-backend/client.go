@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -20,13 +21,17 @@ import (
 // service's credentials. Scripts make it in the init context:
 //
 //	const client = new backend.Client({ targets: ['http://127.0.0.1:3000'],
-//	  serviceId: 'svc', serviceToken: 'token', timeout: '5s' });
+//	  serviceId: 'svc', serviceToken: 'token', timeout: '5s',
+//	  internalUser: 'u', internalPassword: 'p' });
 type Client struct {
 	mi      *ModuleInstance
 	targets []*target
 	rr      atomic.Uint32
 	creds   Credentials
 	timeout time.Duration
+	// internalAuth is the Authorization header line of internal API calls
+	// ("" without internal API credentials).
+	internalAuth string
 
 	// Buffers reused across the calls of this VU (a VU runs one call at a time).
 	query []byte
@@ -167,6 +172,14 @@ func (mi *ModuleInstance) clientFromOptions(v sobek.Value) (*Client, error) {
 	if c.timeout, err = durationOf(o.get("timeout"), "timeout", 10*time.Second); err != nil {
 		return nil, err
 	}
+	// The internal API's basic auth (Apisonator's CONFIG_INTERNAL_API_USER
+	// and _PASSWORD): with either given, provisioning and items send it.
+	if user, pass := o.str("internalUser"), o.str("internalPassword"); user != "" || pass != "" {
+		if strings.ContainsAny(user, ":\r\n") || strings.ContainsAny(pass, "\r\n") {
+			return nil, errors.New("internalUser, internalPassword: no ':' in the user, no line breaks in either")
+		}
+		c.internalAuth = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)) + "\r\n"
+	}
 	return c, nil
 }
 
@@ -250,7 +263,7 @@ func (c *Client) doTransaction(ctx context.Context, call string, app AppCredenti
 	t := c.nextTarget()
 	*qbuf = transactionQuery((*qbuf)[:0], call, c.creds, app, usage)
 	start := time.Now()
-	resp, err := t.do(ctx, "GET", *qbuf, "", nil, c.timeout, *bbuf)
+	resp, err := t.do(ctx, "GET", *qbuf, "", "", nil, c.timeout, *bbuf)
 	dur := time.Since(start)
 	r := &Result{Call: call, Target: t.base, Duration: float64(dur) / float64(time.Millisecond)}
 	if err != nil {
@@ -428,7 +441,7 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 	ctx := c.mi.vu.Context()
 	t := c.nextTarget()
 	start := time.Now()
-	resp, err := t.do(ctx, "POST", []byte("/transactions.xml"), "application/x-www-form-urlencoded", body, c.timeout, c.body)
+	resp, err := t.do(ctx, "POST", []byte("/transactions.xml"), "", "application/x-www-form-urlencoded", body, c.timeout, c.body)
 	dur := time.Since(start)
 	r := &Result{Call: "report", Target: t.base, Duration: float64(dur) / float64(time.Millisecond)}
 	var accepted []usageEntry

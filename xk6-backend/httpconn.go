@@ -112,14 +112,15 @@ type response struct {
 var errStaleConn = errors.New("stale keep-alive connection")
 
 // do sends one request and reads its answer. pathAndQuery must already be
-// escaped. body may be nil. The answer's body is copied into dst (reused).
-func (t *target) do(ctx context.Context, method string, pathAndQuery []byte, contentType string, body []byte, timeout time.Duration, dst []byte) (response, error) {
+// escaped. header is "" or whole header lines ("Name: value\r\n"). body may
+// be nil. The answer's body is copied into dst (reused).
+func (t *target) do(ctx context.Context, method string, pathAndQuery []byte, header, contentType string, body []byte, timeout time.Duration, dst []byte) (response, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.get(ctx)
 		if err != nil {
 			return response{}, err
 		}
-		resp, keep, err := c.roundTrip(t, method, pathAndQuery, contentType, body, timeout, dst)
+		resp, keep, err := c.roundTrip(t, method, pathAndQuery, header, contentType, body, timeout, dst)
 		if err == nil {
 			if keep {
 				t.put(c)
@@ -136,13 +137,13 @@ func (t *target) do(ctx context.Context, method string, pathAndQuery []byte, con
 	}
 }
 
-func (c *conn) roundTrip(t *target, method string, pathAndQuery []byte, contentType string, body []byte, timeout time.Duration, dst []byte) (response, bool, error) {
+func (c *conn) roundTrip(t *target, method string, pathAndQuery []byte, header, contentType string, body []byte, timeout time.Duration, dst []byte) (response, bool, error) {
 	if timeout > 0 {
 		if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 			return response{}, false, fmt.Errorf("setting deadline: %w", err)
 		}
 	}
-	c.buf = appendRequest(c.buf[:0], t, method, pathAndQuery, contentType, body)
+	c.buf = appendRequest(c.buf[:0], t, method, pathAndQuery, header, contentType, body)
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return response{}, false, fmt.Errorf("%s %s: writing request: %w", method, t.base, errors.Join(errStaleConn, err))
 	}

@@ -36,7 +36,10 @@ func TestSmokeScriptCountsEqualTheSystems(t *testing.T) {
 		t.Run("queue="+format, func(t *testing.T) {
 			redisURL := startRedis(t)
 			listen := freeAddr(t)
-			start(t, "listener", bins["listener"], "-listen", listen, "-redis", redisURL, "-queue", format)
+			// The internal API behind basic auth, with the credentials the
+			// scripts send by default (fixtures/load/lib.js).
+			startEnv(t, []string{"CONFIG_INTERNAL_API_USER=perfrun", "CONFIG_INTERNAL_API_PASSWORD=perfrun-internal-api"},
+				"listener", bins["listener"], "-listen", listen, "-redis", redisURL, "-queue", format)
 			start(t, "worker", bins["worker"], "-redis", redisURL, "-queue", format, "-metrics-listen", freeAddr(t), "-block", "100ms")
 			base := "http://" + listen
 			waitHTTP(t, base+"/readyz")
@@ -198,11 +201,18 @@ func startRedis(t *testing.T) string {
 // the test log on failure.
 func start(t *testing.T, name, path string, args ...string) {
 	t.Helper()
+	startEnv(t, nil, name, path, args...)
+}
+
+// startEnv is start with env added to this process's environment.
+func startEnv(t *testing.T, env []string, name, path string, args ...string) {
+	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -295,7 +305,9 @@ func usageTotal(t *testing.T, base string) float64 {
 	t.Helper()
 	var total float64
 	for i := range smokeApps {
-		resp, err := http.Get(fmt.Sprintf("%s/internal/services/perfrun-svc/applications/app-%d/usage/", base, i))
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/internal/services/perfrun-svc/applications/app-%d/usage/", base, i), nil)
+		req.SetBasicAuth("perfrun", "perfrun-internal-api")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

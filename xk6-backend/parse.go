@@ -154,7 +154,7 @@ func cutLine(b []byte) (line, rest []byte) {
 }
 
 // appendRequest writes one request. pathAndQuery must already be escaped.
-func appendRequest(b []byte, t *target, method string, pathAndQuery []byte, contentType string, body []byte) []byte {
+func appendRequest(b []byte, t *target, method string, pathAndQuery []byte, header, contentType string, body []byte) []byte {
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, t.prefix...)
@@ -162,6 +162,7 @@ func appendRequest(b []byte, t *target, method string, pathAndQuery []byte, cont
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, t.host...)
 	b = append(b, "\r\nUser-Agent: xk6-backend\r\n"...)
+	b = append(b, header...)
 	if body != nil || method == "POST" || method == "PUT" {
 		if contentType != "" {
 			b = append(b, "Content-Type: "...)

@@ -31,6 +31,8 @@ type ProvisionSpec struct {
 }
 
 // ServiceSpec names the service; empty fields take the client's credentials.
+// BackendVersion defaults to "1" (user keys), or "2" (app id and app key)
+// when the applications get app keys.
 type ServiceSpec struct {
 	ID             string `js:"id"`
 	ProviderKey    string `js:"providerKey"`
@@ -90,7 +92,14 @@ func (s *ProvisionSpec) defaults(creds Credentials) error {
 		s.Service.ServiceToken = creds.ServiceToken
 	}
 	if s.Service.BackendVersion == "" {
-		s.Service.BackendVersion = "2"
+		// Apisonator names an application by user key alone on a version 1
+		// service and by app_id alone on any other: applications with app
+		// keys are authenticated by {appId, appKey} (version 2), the rest
+		// by their user keys (version 1).
+		s.Service.BackendVersion = "1"
+		if s.Applications.AppKeys {
+			s.Service.BackendVersion = "2"
+		}
 	}
 	if len(s.Metrics) == 0 {
 		s.Metrics = []MetricSpec{{Name: "hits"}}
@@ -298,7 +307,7 @@ func (c *Client) internalJSON(ctx context.Context, timeout time.Duration, method
 		}
 	}
 	t := c.nextTarget()
-	resp, err := t.do(ctx, method, []byte(path), "application/json", raw, timeout, nil)
+	resp, err := t.do(ctx, method, []byte(path), c.internalAuth, "application/json", raw, timeout, nil)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -111,7 +111,7 @@ func TestMetricsAreExported(t *testing.T) {
 	start(t, filepath.Join(bin, "listener"), "-listen", lis, "-redis", rds.URL(), "-queue", "v2")
 	start(t, filepath.Join(bin, "worker"), "-redis", rds.URL(), "-queue", "v2", "-metrics-listen", wrk, "-block", "100ms", "-consumer", "worker-0")
 	start(t, filepath.Join(bin, "controller"), "-redis", rds.URL(), "-mode", "statefulset", "-pod", "controller-0", "-replicas", "1",
-		"-metrics-listen", ctl, "-work", "1ms", "-resync", "500ms")
+		"-metrics-listen", ctl, "-work", "1ms", "-resync", "500ms", "-stateful-service-name", "controller", "-namespace", "perfrun-test")
 	for _, a := range []string{lis, wrk, ctl} {
 		waitReady(t, "http://"+a+"/readyz")
 	}

@@ -61,8 +61,11 @@ func ErrProviderKeyOrServiceTokenRequired() *Error {
 func ErrServiceIDMissing() *Error {
 	return newErr("service_id_missing", statusInvalid, "Service ID is missing")
 }
-func ErrServiceTokenInvalid(token string) *Error {
-	return newErr("service_token_invalid", statusError, `service token "`+token+`" is invalid`)
+
+// ErrServiceTokenInvalid is current Apisonator's text, which names both
+// (the class kept its name "to avoid breaking users").
+func ErrServiceTokenInvalid(token, serviceID string) *Error {
+	return newErr("service_token_invalid", statusError, `service token "`+token+`" or service id "`+serviceID+`" is invalid`)
 }
 func ErrProviderKeyInvalid(key string) *Error {
 	return newErr("provider_key_invalid", statusError, `provider key "`+key+`" is invalid`)
@@ -74,9 +77,15 @@ func ErrServiceIDInvalid(id string) *Error {
 	return newErr("service_id_invalid", statusError, `service id "`+id+`" is invalid`)
 }
 func ErrApplicationNotFound(id string) *Error {
+	if strings.TrimSpace(id) == "" {
+		return newErr("application_not_found", statusNotFound, "application id is missing")
+	}
 	return newErr("application_not_found", statusNotFound, `application with id="`+id+`" was not found`)
 }
 func ErrUserKeyInvalid(key string) *Error {
+	if strings.TrimSpace(key) == "" {
+		return newErr("user_key_invalid", statusError, "user key is missing")
+	}
 	return newErr("user_key_invalid", statusError, `user key "`+key+`" is invalid`)
 }
 func ErrAuthentication() *Error {
@@ -94,8 +103,13 @@ func ErrUsageValueInvalid(metric, value string) *Error {
 func ErrEndUsersNoLongerSupported() *Error {
 	return newErr("end_users_no_longer_supported", statusBad, "End-users are no longer supported, do not specify the user_id parameter")
 }
+
+// ErrNotValidData is 422: current Apisonator's errors.rb declares
+// NotValidData an Invalid, and its exception catcher answers with that
+// http_code. An older Apisonator test asserts 400; the code, which is what
+// a client meets, is followed here.
 func ErrNotValidData() *Error {
-	return newErr("not_valid_data", statusBad, "all data must be valid UTF8")
+	return newErr("not_valid_data", statusInvalid, "all data must be valid UTF8")
 }
 func ErrBadRequest() *Error {
 	return newErr("bad_request", statusBad, "request contains syntax errors, should not be repeated without modification")
@@ -124,6 +138,9 @@ func rejectApplicationKeyInvalid(key string) *Error {
 }
 func rejectApplicationNotActive() *Error {
 	return newErr("application_not_active", statusError, "application is not active")
+}
+func rejectServiceNotActive() *Error {
+	return newErr("service_not_active", statusError, "service is not active")
 }
 func rejectLimitsExceeded() *Error {
 	return newErr("limits_exceeded", statusError, "usage limits are exceeded")

@@ -2,6 +2,7 @@ package apisonator
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -35,12 +36,34 @@ func (n *Node) String() (string, bool) {
 
 func newMap() *Node { return &Node{Children: map[string]*Node{}} }
 
+// Rack's query parser limits (Rack 3.1, the version Apisonator runs on;
+// Rack::QueryParser's BYTESIZE_LIMIT, PARAMS_LIMIT and the default parser's
+// param_depth_limit). Apisonator's exception catcher turns the
+// QueryLimitError Rack raises into a 400 bad_request with its message.
+const (
+	// MaxQueryBytes bounds a query string or form body.
+	MaxQueryBytes = 4 << 20
+	// MaxParams bounds the parameters of one query: Rack refuses a query
+	// with MaxParams or more '&' in it.
+	MaxParams = 4096
+	// MaxDepth bounds how deep a key nests: `a[b][c]` is 3 deep.
+	MaxDepth = 32
+)
+
 // ParseQuery parses an application/x-www-form-urlencoded string into nested
 // parameters the way Rack does for Apisonator: `usage[hits]=1`,
 // `transactions[0][usage][hits]=1`. Malformed input is a 400 (bad escapes,
 // a key used both as a value and as a hash, array syntax where a hash is
-// expected) and invalid UTF-8 is not_valid_data, as Apisonator answers.
+// expected) and invalid UTF-8 is not_valid_data (422), as Apisonator answers.
+// A query over Rack's limits (MaxQueryBytes, MaxParams, MaxDepth) is a 400
+// bad_request with Rack's message, refused before any parameter is read.
 func ParseQuery(raw string) (*Node, *Error) {
+	if len(raw) > MaxQueryBytes {
+		return nil, newErr("bad_request", statusBad, "total query size exceeds limit ("+strconv.Itoa(MaxQueryBytes)+")")
+	}
+	if n := strings.Count(raw, "&"); n >= MaxParams {
+		return nil, newErr("bad_request", statusBad, "total number of query parameters ("+strconv.Itoa(n+1)+") exceeds limit ("+strconv.Itoa(MaxParams)+")")
+	}
 	root := newMap()
 	for len(raw) > 0 {
 		var pair string
@@ -66,6 +89,11 @@ func ParseQuery(raw string) (*Node, *Error) {
 		}
 		if len(path) == 0 {
 			continue
+		}
+		if len(path) > MaxDepth {
+			// Rack raises ParamsTooDeepError without a message: Ruby's
+			// message is then the class's name (an alias of QueryLimitError).
+			return nil, newErr("bad_request", statusBad, "Rack::QueryParser::QueryLimitError")
 		}
 		if e := root.set(path, val); e != nil {
 			return nil, e
@@ -153,9 +181,12 @@ type AuthParams struct {
 	UserID       string
 	Usage        []UsageEntry
 	HasUsage     bool
-	// NoBody is Apisonator's no_body extension: answer with the status only.
-	// Any value but "false" and "0" asks for it.
-	NoBody bool
+	// NoBodyParam is the no_body query parameter (nil when absent), the
+	// no_body extension's older spelling.
+	NoBodyParam *string
+	// Ext are the 3scale-options extensions (ParseExtensions), which the
+	// caller fills from the request's header.
+	Ext Extensions
 }
 
 // ParseAuthParams parses the query of authorize.xml/authrep.xml.
@@ -185,7 +216,8 @@ func authParamsFrom(root *Node) (*AuthParams, *Error) {
 	}
 	if nb := root.Get("no_body"); nb != nil {
 		v, _ := nb.String()
-		p.NoBody = v != "false" && v != "0"
+		p.NoBodyParam = &v
+		p.Ext.NoBody = v != "false" && v != "0"
 	}
 	if uid := root.Get("user_id"); uid != nil {
 		p.UserID = "set"
@@ -221,6 +253,8 @@ type ReportParams struct {
 	ServiceToken string
 	ServiceID    string
 	Transactions []Transaction
+	// Ext are the 3scale-options extensions (flat_usage applies).
+	Ext Extensions
 }
 
 // ParseReportParams parses the form body of a batch report.

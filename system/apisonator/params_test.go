@@ -38,7 +38,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"usage[hits]=1&usage=1", "bad_request", 400},
 		{"usage[]=1", "bad_request", 400},
 		{"user_key=%zz", "bad_request", 400},
-		{"user_key=%ff", "not_valid_data", 400},
+		{"user_key=%ff", "not_valid_data", 422}, // errors.rb: NotValidData < Invalid
 	} {
 		_, err := ParseQuery(tc.q)
 		if err == nil || err.Code != tc.code || err.Status != tc.http {
@@ -148,4 +148,28 @@ func FuzzParseTransaction(f *testing.F) {
 		_, e = ParseReportParams(q)
 		check("ParseReportParams", e)
 	})
+}
+
+// Rack's limits: 4096 '&' or more, a key nested over 32 deep, or a query
+// over 4 MiB are 400 bad_request with Rack's message; just under each passes.
+func TestParseQueryLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name, q string
+		msg     string // "" when it must parse
+	}{
+		{"4095 separators", "a=1" + strings.Repeat("&b=1", MaxParams-1), ""},
+		{"4096 separators", "a=1" + strings.Repeat("&b=1", MaxParams), "total number of query parameters (4097) exceeds limit (4096)"},
+		{"32 deep", "a" + strings.Repeat("[b]", MaxDepth-1) + "=1", ""},
+		{"33 deep", "a" + strings.Repeat("[b]", MaxDepth) + "=1", "Rack::QueryParser::QueryLimitError"},
+		{"4 MiB", "a=" + strings.Repeat("x", MaxQueryBytes-2), ""},
+		{"over 4 MiB", "a=" + strings.Repeat("x", MaxQueryBytes-1), "total query size exceeds limit (4194304)"},
+	} {
+		_, err := ParseQuery(tc.q)
+		switch {
+		case tc.msg == "" && err != nil:
+			t.Errorf("%s: %v, want parsed", tc.name, err)
+		case tc.msg != "" && (err == nil || err.Code != "bad_request" || err.Status != 400 || err.Message != tc.msg):
+			t.Errorf("%s: %v, want 400 bad_request %q", tc.name, err, tc.msg)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,16 @@ type Status struct {
 	Reason     *Error // rejection, when not authorized
 	PlanName   string
 	Reports    []UsageReport
+	// ServiceID and AppID name the application (list_app_keys).
+	ServiceID, AppID string
+	// AppKeys are listed with the list_app_keys extension (nil: not asked).
+	AppKeys []string
+	// Children is each metric's children, with the hierarchy extension
+	// (nil: not asked).
+	Children map[string][]string
+	// Limits are the limit_headers extension's values (nil: not asked, or
+	// denied for another reason than limits).
+	Limits *LimitHeaders
 }
 
 // UsageReport is one <usage_report> of a status.
@@ -93,7 +104,7 @@ func (t *Transactor) resolveService(ctx context.Context, providerKey, token, ser
 	}
 	if providerKey == "" {
 		if !snap.TokenValid || snap.Service == nil {
-			return nil, "", ErrServiceTokenInvalid(token)
+			return nil, "", ErrServiceTokenInvalid(token, serviceID)
 		}
 		providerKey = snap.Service.ProviderKey
 	}
@@ -138,52 +149,60 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	if err != nil {
 		return nil, err
 	}
-	// Application.load_by_id_or_user_key!
-	var aid string
-	switch {
-	case p.AppID != "" && p.UserKey != "":
+	// Transactor#validate: both credentials are refused; a backend_version
+	// 1 service names the application by user key alone (an app_id is not
+	// read), any other by app_id alone (a user key is not read).
+	if p.AppID != "" && p.UserKey != "" {
 		return nil, ErrAuthentication()
-	case p.AppID != "":
-		aid = p.AppID
-	case p.UserKey != "":
+	}
+	userKeyMode := catalog.UserKeyMode(snap.Service.BackendVersion)
+	var aid string
+	if userKeyMode {
 		aid = snap.UserKeyAppID
 		if aid == "" {
-			return nil, ErrUserKeyInvalid(p.UserKey)
+			return nil, ErrUserKeyInvalid(p.UserKey) // "user key is missing" without one
 		}
-	default:
-		return nil, ErrApplicationNotFound("")
+	} else {
+		aid = p.AppID // "application id is missing" without one, below
 	}
 	if snap.App == nil {
-		if p.AppID != "" {
-			return nil, ErrApplicationNotFound(aid)
-		}
-		return nil, ErrUserKeyInvalid(p.UserKey)
+		return nil, ErrApplicationNotFound(aid)
 	}
 	sid, values := snap.Service.ID, snap.Usage
-	st := &Status{Authorized: true, PlanName: snap.App.PlanName}
+	st := &Status{Authorized: true, PlanName: snap.App.PlanName, ServiceID: sid, AppID: aid}
 
 	// Validators, in Apisonator's order, stopping at the first that fails:
-	// Key, State, Limits.
-	var processed map[string]delta // metric id -> usage, hierarchy applied
+	// Key, (Referrer: no filters here), State, ServiceState, Limits.
+	var processed map[string]delta   // metric id -> usage as checked and applied
+	var inHierarchy map[string]delta // the same with the hierarchy always applied
 	switch {
-	case snap.Service.BackendVersion != "1" && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):
+	case !userKeyMode && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):
 		st.reject(rejectApplicationKeyInvalid(p.AppKey))
 	case snap.App.State != "active":
 		st.reject(rejectApplicationNotActive())
+	case !serviceActive(snap.Service.State):
+		st.reject(rejectServiceNotActive())
 	default:
-		processed, err = processUsage(snap.Metrics, p.Usage)
+		inHierarchy, err = processUsage(snap.Metrics, p.Usage, false)
 		if err != nil {
 			return nil, err
+		}
+		// flat_usage: the usage is checked and applied as given.
+		processed = inHierarchy
+		if p.Ext.FlatUsage {
+			processed, _ = processUsage(snap.Metrics, p.Usage, true)
 		}
 		if !limitsHold(snap, values, processed, p.HasUsage) {
 			st.reject(rejectLimitsExceeded())
 		}
 	}
 
-	// The answer: one usage report per limit of the plan.
+	// The answer: one usage report per limit of the plan. Its current
+	// values add this call's usage, the hierarchy applied even under
+	// flat_usage (as Apisonator's UsageReport adds the descendants' usage).
 	var shown map[string]delta
 	if mode == Authrep && st.Authorized {
-		shown = processed
+		shown = inHierarchy
 	}
 	for _, l := range snap.Limits {
 		name := snap.Metrics.NameByID[l.MetricID]
@@ -200,6 +219,32 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 		}
 		st.Reports = append(st.Reports, r)
 	}
+	if p.Ext.ListAppKeys {
+		st.AppKeys = append([]string{}, snap.AppKeys...)
+		slices.Sort(st.AppKeys)
+		if len(st.AppKeys) > maxListedAppKeys {
+			st.AppKeys = st.AppKeys[:maxListedAppKeys]
+		}
+	}
+	if p.Ext.Hierarchy {
+		st.Children = children(snap.Metrics)
+	}
+	// limit_headers: on an authorization that passed or was denied for its
+	// limits, over the limits of the metrics in the usage and their parents
+	// (all of them without a usage).
+	if p.Ext.LimitHeaders && (st.Authorized || st.Reason.Code == "limits_exceeded") {
+		reports := st.Reports
+		if len(inHierarchy) > 0 {
+			reports = nil
+			for _, r := range st.Reports {
+				if _, ok := inHierarchy[snap.Metrics.IDByName[r.Metric]]; ok {
+					reports = append(reports, r)
+				}
+			}
+		}
+		h := limitHeaders(reports, func(metric string) int64 { return inHierarchy[snap.Metrics.IDByName[metric]].value }, now)
+		st.Limits = &h
+	}
 
 	if mode == Authrep && st.Authorized && len(processed) > 0 {
 		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: now}
@@ -214,6 +259,10 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	}
 	return st, nil
 }
+
+// serviceActive is Service#active?: a service saved with no state, or with
+// state active, is active; any other state is suspended.
+func serviceActive(state string) bool { return state == "" || state == "active" }
 
 func (st *Status) reject(e *Error) {
 	if st.Authorized {
@@ -234,9 +283,13 @@ func (d delta) apply(cur int64) int64 {
 	return cur + d.value
 }
 
+// maxListedAppKeys is Apisonator's LIST_APP_KEYS_MAX.
+const maxListedAppKeys = 256
+
 // processUsage is Metric::Collection#process_usage: validate each value then
-// resolve the metric, in the order given, and propagate to the parents.
-func processUsage(m catalog.Metrics, entries []UsageEntry) (map[string]delta, error) {
+// resolve the metric, in the order given, and propagate to the parents
+// unless flat (the flat_usage extension).
+func processUsage(m catalog.Metrics, entries []UsageEntry, flat bool) (map[string]delta, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
@@ -252,6 +305,9 @@ func processUsage(m catalog.Metrics, entries []UsageEntry) (map[string]delta, er
 			return nil, ErrMetricInvalid(name)
 		}
 		out[id] = delta{value: v, set: set}
+	}
+	if flat {
+		return out, nil
 	}
 	base := make(map[string]delta, len(out))
 	for id, d := range out {
@@ -333,7 +389,7 @@ func (t *Transactor) Report(ctx context.Context, p *ReportParams) (int, error) {
 		if s3.App == nil {
 			continue
 		}
-		processed, err := processUsage(s3.Metrics, tr.Usage)
+		processed, err := processUsage(s3.Metrics, tr.Usage, p.Ext.FlatUsage)
 		var ae *Error
 		if errors.As(err, &ae) {
 			continue

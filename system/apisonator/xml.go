@@ -51,6 +51,33 @@ func (s *Status) XML() []byte {
 		}
 		b.WriteString("</usage_reports>")
 	}
+	// list_app_keys, then hierarchy, as Status#to_xml orders them (neither
+	// escaped there).
+	if s.AppKeys != nil {
+		b.WriteString(`<app_keys app="`)
+		b.WriteString(s.AppID)
+		b.WriteString(`" svc="`)
+		b.WriteString(s.ServiceID)
+		b.WriteString(`">`)
+		for _, k := range s.AppKeys {
+			b.WriteString(`<key id="`)
+			b.WriteString(k)
+			b.WriteString(`"/>`)
+		}
+		b.WriteString("</app_keys>")
+	}
+	if s.Children != nil {
+		// One entry per usage report, as Apisonator walks them.
+		b.WriteString("<hierarchy>")
+		for _, r := range s.Reports {
+			b.WriteString(`<metric name="`)
+			b.WriteString(r.Metric)
+			b.WriteString(`" children="`)
+			b.WriteString(strings.Join(s.Children[r.Metric], " "))
+			b.WriteString(`"/>`)
+		}
+		b.WriteString("</hierarchy>")
+	}
 	b.WriteString("</status>")
 	return []byte(b.String())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/perfrun/perfrun/system/usage"
@@ -29,16 +30,28 @@ var authLua string
 // AuthRequest names what an authorization is about.
 type AuthRequest struct {
 	ServiceID    string
-	ServiceToken string // checked when not empty
-	UserKey      string // resolved to an application when AppID is empty
-	AppID        string
+	ServiceToken string    // checked when not empty
+	UserKey      string    // names the application on a backend_version 1 service
+	AppID        string    // names it on any other
 	At           time.Time // the usage periods read are those holding At
 }
 
-// LoadAuth reads everything an authorization needs in one round trip. In the
-// snapshot, Service is nil when the service does not exist, App is nil when
-// the application does not (UserKeyAppID is then "" for an unknown user key),
-// and Usage holds the application's usage per period at req.At.
+// UserKeyMode says whether a service of this backend_version names its
+// applications by user key: Apisonator's `backend_version.to_i == 1` (so
+// "1", " 1", "01" and "1x" do; "2", "oauth" and "" do not).
+func UserKeyMode(backendVersion string) bool {
+	s := strings.TrimLeft(backendVersion, " \t\n\v\f\r")
+	s = strings.TrimPrefix(s, "+")
+	s = strings.TrimLeft(s, "0")
+	return len(s) > 0 && s[0] == '1' && (len(s) == 1 || s[1] < '0' || s[1] > '9')
+}
+
+// LoadAuth reads everything an authorization needs in one round trip. The
+// application is the one req.UserKey maps to on a backend_version 1 service
+// (UserKeyAppID, "" for an unknown or missing key) and req.AppID on any
+// other. In the snapshot, Service is nil when the service does not exist,
+// App is nil when the application does not, and Usage holds the
+// application's usage per period at req.At.
 func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error) {
 	args := make([]any, 0, 4+len(usage.Periods))
 	args = append(args, req.ServiceID, req.ServiceToken, req.UserKey, req.AppID)
@@ -60,7 +73,7 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 		snap.TokenValid = true
 	}
 	aid, _ := res[2].(string)
-	if req.AppID == "" {
+	if snap.Service != nil && UserKeyMode(snap.Service.BackendVersion) {
 		snap.UserKeyAppID = aid
 	}
 	app := pairs(res[3])

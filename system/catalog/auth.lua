@@ -9,9 +9,18 @@ end
 if #svc == 0 then
   return {svc, tok, "", {}, {}, {}, {}, {}, {}}
 end
-if aid == "" and ukey ~= "" then
-  local v = redis.call("GET", base .. "/user_key/" .. ukey)
-  if v then aid = v end
+-- backend_version 1 (as Ruby's to_i reads it) names the application by its
+-- user key alone; any other version by app_id alone.
+local bv = ""
+for i = 1, #svc, 2 do
+  if svc[i] == "backend_version" then bv = svc[i + 1] end
+end
+if tonumber(string.match(bv, "^%s*%+?0*(%d+)") or "") == 1 then
+  aid = ""
+  if ukey ~= "" then
+    local v = redis.call("GET", base .. "/user_key/" .. ukey)
+    if v then aid = v end
+  end
 end
 local app, keys, names, parents, limits, use = {}, {}, {}, {}, {}, {}
 if aid ~= "" then

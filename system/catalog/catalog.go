@@ -89,8 +89,12 @@ func (s *Store) SaveService(ctx context.Context, svc Service) error {
 	if svc.ID == "" || svc.ProviderKey == "" {
 		return fmt.Errorf("service: id and provider_key are required")
 	}
-	if svc.State == "" {
+	// Service#state=: only no state or "active" is active; any other state
+	// is suspended.
+	if svc.State == "" || svc.State == "active" {
 		svc.State = "active"
+	} else {
+		svc.State = "suspended"
 	}
 	if svc.BackendVersion == "" {
 		svc.BackendVersion = "2"

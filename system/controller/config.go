@@ -64,9 +64,13 @@ type Config struct {
 	Ordinal int
 	// Replicas is the number of buckets (knative: as many as replicas).
 	Replicas int
-	// Component and Queue name the buckets: COMPONENT.QUEUE.NN-of-MM.
+	// Component and Queue name the buckets in leader-election mode:
+	// COMPONENT.QUEUE.NN-of-MM (knative's standard elector).
 	Component string
 	Queue     string
+	// StatefulSet names the buckets in statefulset mode, as knative's
+	// StatefulSet elector does: PROTOCOL://SET-N.SERVICE.NAMESPACE.svc.DOMAIN:PORT.
+	StatefulSet sharding.StatefulSetNaming
 
 	Work     time.Duration
 	WorkKind WorkKind
@@ -124,8 +128,23 @@ func (c Config) Validate() error {
 		// Bucket names carry two digits, as knative's do.
 		return fmt.Errorf("-replicas: %d, want at most 99", c.Replicas)
 	}
-	if c.Mode == StatefulSet && (c.Ordinal < 0 || c.Ordinal >= c.Replicas) {
-		return fmt.Errorf("-ordinal: ordinal %d is out of range [0, %d) for -replicas %d", c.Ordinal, c.Replicas, c.Replicas)
+	if c.Mode == StatefulSet {
+		if c.Ordinal < 0 || c.Ordinal >= c.Replicas {
+			return fmt.Errorf("-ordinal: ordinal %d is out of range [0, %d) for -replicas %d", c.Ordinal, c.Replicas, c.Replicas)
+		}
+		n := c.StatefulSet
+		for _, f := range []struct{ flag, v string }{
+			{"-ordinal: the StatefulSet's name", n.SetName},
+			{"-stateful-service-name (or STATEFUL_SERVICE_NAME)", n.Service},
+			{"-stateful-service-protocol", n.Protocol},
+			{"-stateful-service-port", n.Port},
+			{"-namespace (or SYSTEM_NAMESPACE)", n.Namespace},
+			{"-cluster-domain", n.ClusterDomain},
+		} {
+			if f.v == "" {
+				return fmt.Errorf("%s: empty; statefulset mode names its buckets after it, as knative does", f.flag)
+			}
+		}
 	}
 	if c.Component == "" {
 		return errors.New("-component: empty")
@@ -156,11 +175,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// BucketNames lists the bucket names by ordinal.
+// BucketNames lists the bucket names: knative's StatefulSet names of
+// ordinals 0..Replicas-1 in statefulset mode, sorted; the standard ones by
+// ordinal in leader-election mode.
 func (c Config) BucketNames() []string {
+	if c.Mode == StatefulSet {
+		names, _ := c.StatefulSet.Buckets(c.Ordinal, c.Replicas)
+		return names
+	}
 	names := make([]string, c.Replicas)
 	for i := range names {
 		names[i] = sharding.BucketName(c.Component, c.Queue, i, c.Replicas)
 	}
 	return names
+}
+
+// OwnBucket is the bucket a statefulset-mode replica owns: the Ordinal-th
+// of the sorted names, as knative's NewStatefulSetBucketAndSet picks it.
+func (c Config) OwnBucket() string {
+	_, own := c.StatefulSet.Buckets(c.Ordinal, c.Replicas)
+	return own
 }

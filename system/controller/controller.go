@@ -154,7 +154,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	var el elector
 	switch c.cfg.Mode {
 	case StatefulSet:
-		el = &ordinalElector{bucket: c.cfg.BucketNames()[c.cfg.Ordinal]}
+		el = &ordinalElector{bucket: c.cfg.OwnBucket()}
 	case LeaderElection:
 		lc, err := lease.New(c.rdb, c.cfg.Pod, c.cfg.LeaseDuration)
 		if err != nil {

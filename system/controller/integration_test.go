@@ -178,20 +178,27 @@ const (
 func TestStatefulSetOwnersReconcileAndNoFailover(t *testing.T) {
 	f := newFixture(t)
 	const replicas = 3
-	bs := sharding.NewStandardBucketSet(component, queue, replicas)
+	// knative's StatefulSet bucket names (the cluster domain from the flag:
+	// the test machine's resolv.conf names none).
+	naming := sharding.StatefulSetNaming{SetName: "controller", Service: "controller", Protocol: "http", Port: "80",
+		Namespace: "perfrun-test", ClusterDomain: "cluster.local"}
+	names, _ := naming.Buckets(0, replicas)
+	bs := sharding.NewBucketSet(names)
 	ordinalOf := map[string]int{}
-	for i := range replicas {
-		ordinalOf[sharding.BucketName(component, queue, i, replicas)] = i
+	for i, n := range names {
+		ordinalOf[n] = i // fewer than 11 replicas: sorted order is ordinal order
 	}
 	owner := func(key string) int { return ordinalOf[bs.Owner(key)] }
 
 	args := []string{"-redis", f.srv.URL(), "-mode", "statefulset", "-replicas", "3",
-		"-work", "1ms", "-work-kind", "cpu", "-resync", "300ms"}
+		"-work", "1ms", "-work-kind", "cpu", "-resync", "300ms", "-cluster-domain", "cluster.local"}
 	procs := make([]*proc, replicas)
 	for i := range procs {
 		name := fmt.Sprintf("controller-%d", i)
-		// The ordinal comes from the environment, as Tekton sets it.
-		procs[i] = startController(t, name, []string{"STATEFUL_CONTROLLER_ORDINAL=" + name}, args...)
+		// The ordinal, Service and namespace come from the environment, as
+		// a Tekton StatefulSet sets them.
+		procs[i] = startController(t, name, []string{"STATEFUL_CONTROLLER_ORDINAL=" + name, "STATEFUL_SERVICE_NAME=controller",
+			"SYSTEM_NAMESPACE=perfrun-test"}, args...)
 	}
 
 	// 1. Every key is reconciled once, by the replica of its bucket.
@@ -421,6 +428,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-mode", "round-robin"}, "-mode:"},
 		{[]string{"-mode", "statefulset", "-replicas", "3", "-ordinal", "controller-3"}, "-ordinal:"},
 		{[]string{"-mode", "statefulset", "-ordinal", "controller"}, "-ordinal"},
+		{[]string{"-mode", "statefulset", "-replicas", "3", "-ordinal", "controller-1", "-namespace", "ns"}, "-stateful-service-name"},
+		{[]string{"-mode", "statefulset", "-replicas", "3", "-ordinal", "controller-1", "-stateful-service-name", "controller"}, "-namespace"},
 		{[]string{"-redis", "http://x"}, "-redis:"},
 		{[]string{"-work-kind", "gpu"}, "-work-kind:"},
 		{[]string{"-lease-retry", "20s"}, "-lease-retry:"},

@@ -46,7 +46,7 @@ func TestRunTwoReplicasInProcess(t *testing.T) {
 	var reps []replica
 	for i := range 2 {
 		cfg := DefaultConfig()
-		cfg.Mode, cfg.Replicas, cfg.Ordinal = StatefulSet, 2, i
+		cfg.Mode, cfg.Replicas, cfg.Ordinal, cfg.StatefulSet = StatefulSet, 2, i, testNaming
 		cfg.Pod = fmt.Sprintf("controller-%d", i)
 		cfg.Work, cfg.WorkKind, cfg.Resync = time.Millisecond, Sleep, 200*time.Millisecond
 		cfg.WatchBlock, cfg.PendingEvery = 100*time.Millisecond, 50*time.Millisecond
@@ -77,7 +77,8 @@ func TestRunTwoReplicasInProcess(t *testing.T) {
 		return err == nil && n == 0
 	})
 
-	bs := sharding.NewStandardBucketSet("perfrun-controller", "items", 2)
+	names, _ := testNaming.Buckets(0, 2)
+	bs := sharding.NewBucketSet(names)
 	perPod := map[string]float64{}
 	for _, k := range keys {
 		it, err := store.Get(ctx, k)
@@ -85,7 +86,7 @@ func TestRunTwoReplicasInProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := "controller-0"
-		if bs.Owner(k) == sharding.BucketName("perfrun-controller", "items", 1, 2) {
+		if bs.Owner(k) == testNaming.BucketName(1) {
 			want = "controller-1"
 		}
 		if it.ReconciledBy != want || it.Reconciles != 1 {
@@ -144,7 +145,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			}
 		}
 		cfg := DefaultConfig()
-		cfg.Mode, cfg.Replicas, cfg.Ordinal, cfg.Pod = StatefulSet, 1, 0, "controller-0"
+		cfg.Mode, cfg.Replicas, cfg.Ordinal, cfg.Pod, cfg.StatefulSet = StatefulSet, 1, 0, "controller-0", testNaming
 		cfg.Work, cfg.Threads, cfg.Resync = 0, 4, time.Hour
 		c, err := New(rdb, cfg, prometheus.NewRegistry(), quiet)
 		if err != nil {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"github.com/perfrun/perfrun/system/sharding"
 	"io"
 	"log/slog"
 	"slices"
@@ -38,13 +39,23 @@ func TestValidateNamesTheFlag(t *testing.T) {
 			t.Errorf("bad %s: error %v, want one starting %q", flag, err, flag+":")
 		}
 	}
-	// Lease settings do not matter in statefulset mode.
+	// Lease settings do not matter in statefulset mode; the naming does.
 	c := good
 	c.Mode, c.Replicas, c.Ordinal, c.LeaseRetry = StatefulSet, 3, 2, 0
+	c.StatefulSet = testNaming
 	if err := c.Validate(); err != nil {
 		t.Errorf("statefulset mode rejected lease settings: %v", err)
 	}
+	c.StatefulSet.Service = ""
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "-stateful-service-name") {
+		t.Errorf("statefulset mode without STATEFUL_SERVICE_NAME: %v, want an error naming it", err)
+	}
 }
+
+// testNaming is the naming of a StatefulSet controller-N behind Service
+// controller in namespace ns.
+var testNaming = sharding.StatefulSetNaming{SetName: "controller", Service: "controller", Protocol: "http", Port: "80",
+	Namespace: "ns", ClusterDomain: "cluster.local"}
 
 func TestBucketNamesByOrdinal(t *testing.T) {
 	c := DefaultConfig()
@@ -52,6 +63,17 @@ func TestBucketNamesByOrdinal(t *testing.T) {
 	want := []string{"perfrun-controller.items.00-of-03", "perfrun-controller.items.01-of-03", "perfrun-controller.items.02-of-03"}
 	if got := c.BucketNames(); !slices.Equal(got, want) {
 		t.Errorf("BucketNames = %v, want %v", got, want)
+	}
+	// statefulset mode: knative's StatefulSet names, the pod's own the
+	// ordinal-th of them sorted.
+	c.Mode, c.Ordinal, c.StatefulSet = StatefulSet, 1, testNaming
+	want = []string{"http://controller-0.controller.ns.svc.cluster.local:80", "http://controller-1.controller.ns.svc.cluster.local:80",
+		"http://controller-2.controller.ns.svc.cluster.local:80"}
+	if got := c.BucketNames(); !slices.Equal(got, want) {
+		t.Errorf("statefulset BucketNames = %v, want %v", got, want)
+	}
+	if got := c.OwnBucket(); got != want[1] {
+		t.Errorf("OwnBucket of ordinal 1 = %q, want %q", got, want[1])
 	}
 }
 

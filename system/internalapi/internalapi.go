@@ -6,6 +6,7 @@
 package internalapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,19 +18,26 @@ import (
 	"github.com/perfrun/perfrun/system/usage"
 )
 
-// API serves /internal/.
+// API serves /internal/. Answers are Apisonator's: every GET that finds
+// something is {"status":"found","<object>":{...}}, writes say created or
+// modified beside the object, and a miss is a 404 with status not_found.
 type API struct {
 	Catalog *catalog.Store
 	Usage   *usage.Store
 	// Items, when set, serves /internal/items/ (the controller's work items).
 	Items http.Handler
 	Now   func() time.Time
+	// Version is the backend version /internal/status reports.
+	Version string
 }
 
 // Handler returns the routes.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]any{"status": "ok", "version": map[string]string{"backend": a.Version}})
+	})
+	mux.HandleFunc("GET /internal/check.json", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("POST /internal/services/{$}", a.createService)
@@ -44,6 +52,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /internal/services/{sid}/applications/{id}", a.getApp)
 	mux.HandleFunc("PUT /internal/services/{sid}/applications/{id}/key/{key}", a.putUserKey)
 	mux.HandleFunc("POST /internal/services/{sid}/applications/{id}/keys/{$}", a.createAppKeys)
+	mux.HandleFunc("GET /internal/services/{sid}/applications/{id}/keys/{$}", a.listAppKeys)
 	mux.HandleFunc("PUT /internal/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}", a.putLimit)
 	mux.HandleFunc("GET /internal/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}", a.getLimit)
 	mux.HandleFunc("DELETE /internal/services/{sid}/plans/{pid}/usagelimits/{mid}/{period}", a.deleteLimit)
@@ -53,7 +62,7 @@ func (a *API) Handler() http.Handler {
 		mux.Handle("/internal/items/", a.Items)
 	}
 	mux.HandleFunc("/internal/", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "not found"})
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "Not found"})
 	})
 	return mux
 }
@@ -72,9 +81,18 @@ func internalError(w http.ResponseWriter, err error) {
 	fail(w, 500, err.Error())
 }
 
+// MaxBody bounds a request body of the internal API (a front may bound it
+// tighter). A body over it is refused whole (413), never cut and decoded.
+const MaxBody = 1 << 20
+
 // decode reads {"<field>": {...}} into v; false (answered) when it is absent.
 func decode(w http.ResponseWriter, r *http.Request, field string, v any) bool {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		fail(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return false
+	}
 	if err != nil {
 		fail(w, 400, "reading body: "+err.Error())
 		return false
@@ -154,21 +172,46 @@ func (a *API) saveServiceFrom(w http.ResponseWriter, r *http.Request, id string)
 	return saved, true
 }
 
+// serviceHash is Service#to_hash: every attribute, null when unset.
+func serviceHash(svc *catalog.Service) map[string]any {
+	return map[string]any{"id": svc.ID, "state": cmp.Or(svc.State, "active"), "provider_key": svc.ProviderKey,
+		"backend_version": nullable(svc.BackendVersion), "referrer_filters_required": false, "default_service": svc.DefaultService}
+}
+
+// metricHash is Metric#to_hash.
+func metricHash(m *catalog.Metric) map[string]any {
+	return map[string]any{"service_id": m.ServiceID, "id": m.ID, "parent_id": nullable(m.ParentID), "name": m.Name}
+}
+
+// appHash is Application#to_hash (no redirect URLs here: OAuth is not served).
+func appHash(app *catalog.Application) map[string]any {
+	return map[string]any{"service_id": app.ServiceID, "id": app.ID, "state": app.State, "plan_id": app.PlanID,
+		"plan_name": app.PlanName, "redirect_url": nil}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 func (a *API) createService(w http.ResponseWriter, r *http.Request) {
 	if svc, ok := a.saveServiceFrom(w, r, ""); ok {
-		writeJSON(w, 201, map[string]any{"status": "created", "service": svc})
+		writeJSON(w, 201, map[string]any{"status": "created", "service": serviceHash(svc)})
 	}
 }
 
 func (a *API) putService(w http.ResponseWriter, r *http.Request) {
 	if svc, ok := a.saveServiceFrom(w, r, r.PathValue("id")); ok {
-		writeJSON(w, 200, map[string]any{"status": "ok", "service": svc})
+		writeJSON(w, 200, map[string]any{"status": "ok", "service": serviceHash(svc)})
 	}
 }
 
 func (a *API) getService(w http.ResponseWriter, r *http.Request) {
 	svc, err := a.Catalog.GetService(r.Context(), r.PathValue("id"))
 	if errors.Is(err, catalog.ErrNotFound) {
+		// Apisonator's miss here has no status, only the error.
 		writeJSON(w, 404, map[string]any{"error": "not_found"})
 		return
 	}
@@ -176,7 +219,7 @@ func (a *API) getService(w http.ResponseWriter, r *http.Request) {
 		internalError(w, err)
 		return
 	}
-	writeJSON(w, 200, svc)
+	writeJSON(w, 200, map[string]any{"status": "found", "service": serviceHash(svc)})
 }
 
 func (a *API) createTokens(w http.ResponseWriter, r *http.Request) {
@@ -187,8 +230,13 @@ func (a *API) createTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for token, info := range in {
-		if token == "" || info.ServiceID == "" {
-			fail(w, 422, "service token and service_id are required")
+		// ServiceToken's ValidationErrors (Invalid: 422).
+		if token == "" {
+			fail(w, 422, "Service token cannot be blank")
+			return
+		}
+		if info.ServiceID == "" {
+			fail(w, 422, "Service ID cannot be blank")
 			return
 		}
 	}
@@ -219,7 +267,7 @@ func (a *API) saveMetric(code int, status string) http.HandlerFunc {
 			internalError(w, err)
 			return
 		}
-		writeJSON(w, code, map[string]any{"status": status, "metric": m})
+		writeJSON(w, code, map[string]any{"status": status, "metric": metricHash(&m)})
 	}
 }
 
@@ -233,7 +281,7 @@ func (a *API) getMetric(w http.ResponseWriter, r *http.Request) {
 		internalError(w, err)
 		return
 	}
-	writeJSON(w, 200, map[string]any{"status": "found", "metric": m})
+	writeJSON(w, 200, map[string]any{"status": "found", "metric": metricHash(m)})
 }
 
 type appJSON struct {
@@ -271,7 +319,7 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if app, ok := a.saveApp(w, r); ok {
-		writeJSON(w, 201, map[string]any{"status": "created", "application": app})
+		writeJSON(w, 201, map[string]any{"status": "created", "application": appHash(app)})
 	}
 }
 
@@ -286,7 +334,7 @@ func (a *API) putApp(w http.ResponseWriter, r *http.Request) {
 		if exists {
 			st = "modified"
 		}
-		writeJSON(w, 200, map[string]any{"status": st, "application": app})
+		writeJSON(w, 200, map[string]any{"status": st, "application": appHash(app)})
 	}
 }
 
@@ -300,7 +348,7 @@ func (a *API) getApp(w http.ResponseWriter, r *http.Request) {
 		internalError(w, err)
 		return
 	}
-	writeJSON(w, 200, map[string]any{"status": "found", "application": app})
+	writeJSON(w, 200, map[string]any{"status": "found", "application": appHash(app)})
 }
 
 func (a *API) putUserKey(w http.ResponseWriter, r *http.Request) {
@@ -312,7 +360,40 @@ func (a *API) putUserKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"status": "modified", "application": map[string]string{"id": id}})
 }
 
+// appFound answers 404 (false) when the application does not exist, as
+// Apisonator's before filters on its keys and utilization.
+func (a *API) appFound(w http.ResponseWriter, r *http.Request) bool {
+	ok, err := a.Catalog.AppExists(r.Context(), r.PathValue("sid"), r.PathValue("id"))
+	if err != nil {
+		internalError(w, err)
+		return false
+	}
+	if !ok {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "application not found"})
+	}
+	return ok
+}
+
+func (a *API) listAppKeys(w http.ResponseWriter, r *http.Request) {
+	if !a.appFound(w, r) {
+		return
+	}
+	snap := &catalog.Snapshot{}
+	if err := a.Catalog.LoadApplication(r.Context(), snap, r.PathValue("sid"), r.PathValue("id")); err != nil {
+		internalError(w, err)
+		return
+	}
+	keys := []map[string]string{}
+	for _, k := range snap.AppKeys {
+		keys = append(keys, map[string]string{"service_id": r.PathValue("sid"), "app_id": r.PathValue("id"), "value": k})
+	}
+	writeJSON(w, 200, map[string]any{"status": "found", "application_keys": keys})
+}
+
 func (a *API) createAppKeys(w http.ResponseWriter, r *http.Request) {
+	if !a.appFound(w, r) {
+		return
+	}
 	var in struct {
 		Value flexString `json:"value"`
 	}
@@ -327,7 +408,7 @@ func (a *API) createAppKeys(w http.ResponseWriter, r *http.Request) {
 		internalError(w, err)
 		return
 	}
-	writeJSON(w, 201, map[string]any{"status": "created", "application_key": map[string]string{"service_id": r.PathValue("sid"), "application_id": r.PathValue("id"), "value": string(in.Value)}})
+	writeJSON(w, 201, map[string]any{"status": "created", "application_key": map[string]string{"app_id": r.PathValue("id"), "value": string(in.Value)}})
 }
 
 func limitJSON(sid, pid, mid string, p usage.Period, v int64) map[string]any {
@@ -400,9 +481,16 @@ func (a *API) deleteLimit(w http.ResponseWriter, r *http.Request) {
 }
 
 // utilization answers like Apisonator's: one entry per limit with its
-// current value and max, and the percentage used.
+// period, metric, max and current value.
 func (a *API) utilization(w http.ResponseWriter, r *http.Request) {
 	sid, aid := r.PathValue("sid"), r.PathValue("id")
+	if _, err := a.Catalog.GetService(r.Context(), sid); errors.Is(err, catalog.ErrNotFound) {
+		writeJSON(w, 404, map[string]any{"status": "not_found", "error": "service not found"})
+		return
+	} else if err != nil {
+		internalError(w, err)
+		return
+	}
 	snap := &catalog.Snapshot{}
 	if err := a.Catalog.LoadApplication(r.Context(), snap, sid, aid); err != nil {
 		internalError(w, err)
@@ -424,12 +512,7 @@ func (a *API) utilization(w http.ResponseWriter, r *http.Request) {
 		if name == "" {
 			continue
 		}
-		cur := values[l.Period][name]
-		pct := 0
-		if l.Value > 0 {
-			pct = int(cur * 100 / l.Value)
-		}
-		out = append(out, map[string]any{"period": string(l.Period), "metric_name": name, "max_value": l.Value, "current_value": cur, "utilization": pct})
+		out = append(out, map[string]any{"period": string(l.Period), "metric_name": name, "max_value": l.Value, "current_value": values[l.Period][name]})
 	}
 	writeJSON(w, 200, map[string]any{"status": "found", "utilization": out})
 }

@@ -75,8 +75,18 @@ func (s *Store) handleCreate(w http.ResponseWriter, r *http.Request) {
 			Key *string `json:"key"`
 		} `json:"item"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-	if err := dec.Decode(&body); err != nil {
+	// The whole body is read and decoded: one over the bound is refused, not
+	// cut, and nothing may follow the object.
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse{Status: "error", Error: "request body too large"})
+		return
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &body)
+	}
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorResponse{Status: "error", Error: fmt.Sprintf("request body is not valid JSON: %v", err)})
 		return
 	}

@@ -19,7 +19,7 @@ func BenchmarkAuthrep(b *testing.B) {
 	for _, f := range []queue.Format{queue.V1, queue.V2} {
 		b.Run(string(f), func(b *testing.B) {
 			e := startB(b, f)
-			q := "/transactions/authrep.xml?service_token=tok1&service_id=s1&user_key=uk1&usage%5Bsearch%5D=1"
+			q := "/transactions/authrep.xml?service_token=tok1&service_id=s1&app_id=a1&usage%5Bsearch%5D=1"
 			h := e.handler
 			b.ReportAllocs()
 			b.SetParallelism((50 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,10 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	// Ready reports extra readiness conditions (CPU saturation).
 	readyCheck func() error
+	limits     Limits
+	basicAuth  BasicAuth
+	// internalApart: /internal/ is served by InternalHandler only.
+	internalApart bool
 }
 
 // Options configure a Server.
@@ -105,11 +110,20 @@ type Options struct {
 	Logger     *slog.Logger
 	// ReadyCheck, when set, is consulted by /readyz.
 	ReadyCheck func() error
+	// Limits bound requests (zero fields: DefaultLimits).
+	Limits Limits
+	// InternalAuth, when a user or password is set, guards /internal/ with
+	// HTTP basic authentication.
+	InternalAuth BasicAuth
+	// InternalApart leaves /internal/ out of Handler: InternalHandler serves
+	// it, on its own address.
+	InternalApart bool
 }
 
 // New returns a Server; it is ready until SetReady(false).
 func New(o Options) *Server {
-	s := &Server{tx: o.Transactor, metrics: o.Metrics, internal: o.Internal, gatherer: o.Gatherer, log: o.Logger, readyCheck: o.ReadyCheck}
+	s := &Server{tx: o.Transactor, metrics: o.Metrics, internal: o.Internal, gatherer: o.Gatherer, log: o.Logger, readyCheck: o.ReadyCheck,
+		limits: o.Limits.withDefaults(), basicAuth: o.InternalAuth, internalApart: o.InternalApart}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -124,7 +138,11 @@ func (s *Server) SetReady(v bool) { s.readyState.Store(v) }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, c := range calls {
-		mux.Handle(c.pattern, s.timed(c.name, func(w http.ResponseWriter, r *http.Request) { c.handler(s, w, r) }))
+		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.handler(s, w, r) })
+		if c.name == "report" {
+			h = limitBody(s.limits.MaxBody, h)
+		}
+		mux.Handle(c.pattern, s.timed(c.name, h.ServeHTTP))
 	}
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /available", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
@@ -137,14 +155,35 @@ func (s *Server) Handler() http.Handler {
 		g = prometheus.NewRegistry()
 	}
 	ops.Register(mux, g, s.ready)
-	if s.internal != nil {
-		mux.Handle("/internal/", s.internal)
+	if s.internal != nil && !s.internalApart {
+		mux.Handle("/internal/", s.internalRoutes())
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", xmlContentType)
 		w.WriteHeader(http.StatusNotFound)
 	})
 	return mux
+}
+
+// InternalHandler serves only /internal/ (with its authentication and body
+// bound), for an address of its own (Options.InternalApart).
+func (s *Server) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	if s.internal != nil {
+		mux.Handle("/internal/", s.internalRoutes())
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"status":"not_found","error":"Not found"}`+"\n")
+	})
+	return mux
+}
+
+// internalRoutes is the internal API behind its authentication (checked
+// before the body is read) and its body bound.
+func (s *Server) internalRoutes() http.Handler {
+	return s.basicAuth.wrap(limitBody(s.limits.MaxInternalBody, s.internal))
 }
 
 const xmlContentType = "application/vnd.3scale-v2.0+xml"
@@ -199,6 +238,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mode) {
 	w.Header().Set("Content-Type", xmlContentType)
 	p, perr := apisonator.ParseAuthParams(r.URL.RawQuery)
+	if perr == nil {
+		p.Ext, perr = apisonator.ParseExtensions(r.Header.Get(optionsHeader), p.NoBodyParam)
+	}
 	if perr != nil {
 		s.writeError(w, perr)
 		return
@@ -208,11 +250,22 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mo
 		s.fail(w, r, err)
 		return
 	}
+	if !st.Authorized && p.Ext.RejectionReasonHeader {
+		w.Header().Set("3scale-rejection-reason", st.Reason.Code)
+	}
+	if st.Limits != nil {
+		for _, h := range st.Limits.Headers() {
+			w.Header().Set(h[0], h[1])
+		}
+	}
 	w.WriteHeader(st.HTTPStatus())
-	if !p.NoBody {
+	if !p.Ext.NoBody {
 		_, _ = w.Write(st.XML())
 	}
 }
+
+// optionsHeader carries Apisonator's extensions (docs/extensions.md).
+const optionsHeader = "3scale-options"
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", xmlContentType)
@@ -226,12 +279,27 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	// The whole body or nothing: a body over the bound is refused (413)
+	// before any of it is parsed, never cut and applied in part.
+	body, err := io.ReadAll(r.Body)
+	if IsTooLarge(err) {
+		tooLarge(w, r)
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The client did not send its body within the read timeout.
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestTimeout)
+		return
+	}
 	if err != nil {
 		s.writeError(w, apisonator.ErrBadRequest())
 		return
 	}
 	p, perr := apisonator.ParseReportParams(string(body))
+	if perr == nil {
+		p.Ext, perr = apisonator.ParseExtensions(r.Header.Get(optionsHeader), nil)
+	}
 	if perr != nil {
 		s.writeError(w, perr)
 		return

@@ -110,6 +110,9 @@ func provision(t testing.TB, e *env) {
 	e.must(t, "POST", "/internal/services/s2/applications/b1/keys/", `{"application_key":{"value":"k"}}`, 201)
 	e.must(t, "PUT", "/internal/services/s2/applications/b1/key/ukb", "", 200)
 	e.must(t, "POST", "/internal/services/s2/metrics/h", `{"metric":{"name":"hits"}}`, 201)
+	e.must(t, "POST", "/internal/services/", `{"service":{"id":"s3","provider_key":"pk3","state":"suspended","backend_version":"2"}}`, 201)
+	e.must(t, "POST", "/internal/services/s3/applications/c1", `{"application":{"state":"active","plan_id":"p","plan_name":"p"}}`, 201)
+	e.must(t, "POST", "/internal/services/s3/applications/c2", `{"application":{"state":"suspended","plan_id":"p","plan_name":"p"}}`, 201)
 }
 
 // TestApisonatorCompatibility checks statuses, error codes and messages as
@@ -124,32 +127,42 @@ func TestApisonatorCompatibility(t *testing.T) {
 	}{
 		{"no credentials", "user_key=uk1", 403, `<error code="provider_key_or_service_token_required">Provider key or service token are required</error>`},
 		{"token without service id", "service_token=tok1&user_key=uk1", 422, `code="service_id_missing"`},
-		{"bad token", "service_token=nope&service_id=s1&user_key=uk1", 403, `<error code="service_token_invalid">service token "nope" is invalid</error>`},
+		{"bad token", "service_token=nope&service_id=s1&app_id=a1", 403, `<error code="service_token_invalid">service token "nope" or service id "s1" is invalid</error>`},
+		{"invalid UTF-8", "service_token=tok1&service_id=s1&app_id=%ff", 422, `<error code="not_valid_data">all data must be valid UTF8</error>`},
 		{"unknown provider key, no service", "provider_key=zz&user_key=uk1", 403, `code="provider_key_invalid_or_service_missing"`},
-		{"unknown provider key with service", "provider_key=zz&service_id=s1&user_key=uk1", 403, `<error code="provider_key_invalid">provider key "zz" is invalid</error>`},
-		{"provider key of another service", "provider_key=pk2&service_id=s1&user_key=uk1", 403, `<error code="service_id_invalid">service id "s1" is invalid</error>`},
+		{"unknown provider key with service", "provider_key=zz&service_id=s1&app_id=a1", 403, `<error code="provider_key_invalid">provider key "zz" is invalid</error>`},
+		{"provider key of another service", "provider_key=pk2&service_id=s1&app_id=a1", 403, `<error code="service_id_invalid">service id "s1" is invalid</error>`},
 		{"unknown service", "service_token=tok1&service_id=s9&user_key=uk1", 403, `code="service_token_invalid"`},
-		{"provider key wins over a bad token", "provider_key=pk1&service_token=bad&service_id=s1&user_key=uk1", 200, "<authorized>true</authorized>"},
-		{"default service of provider key", "provider_key=pk1&user_key=uk1", 200, "<authorized>true</authorized>"},
-		{"invalid user key", "service_token=tok1&service_id=s1&user_key=nope", 403, `<error code="user_key_invalid">user key "nope" is invalid</error>`},
+		{"provider key wins over a bad token", "provider_key=pk1&service_token=bad&service_id=s1&app_id=a1", 200, "<authorized>true</authorized>"},
+		{"default service of provider key", "provider_key=pk1&app_id=a1", 200, "<authorized>true</authorized>"},
+		{"invalid user key", "provider_key=pk2&service_id=s2&user_key=nope", 403, `<error code="user_key_invalid">user key "nope" is invalid</error>`},
+		// backend_version: 1 names the application by user_key alone, 2 by
+		// app_id alone (Transactor#validate).
+		{"v1: app_id alone", "provider_key=pk2&service_id=s2&app_id=b1", 403, `<error code="user_key_invalid">user key is missing</error>`},
+		{"v1: blank user key", "provider_key=pk2&service_id=s2&user_key=%20", 403, `<error code="user_key_invalid">user key is missing</error>`},
+		{"v2: user_key alone", "service_token=tok1&service_id=s1&user_key=uk1", 404, `<error code="application_not_found">application id is missing</error>`},
+		{"v1: both", "provider_key=pk2&service_id=s2&app_id=b1&user_key=ukb", 403, `code="authentication_error"`},
+		{"suspended service", "provider_key=pk3&service_id=s3&app_id=c1", 409, "<authorized>false</authorized><reason>service is not active</reason>"},
+		{"suspended app before suspended service", "provider_key=pk3&service_id=s3&app_id=c2", 409, "<reason>application is not active</reason>"},
+		{"suspended service hides bad metric", "provider_key=pk3&service_id=s3&app_id=c1&usage[nope]=1", 409, "service is not active"},
 		{"unknown app id", "service_token=tok1&service_id=s1&app_id=zz", 404, `<error code="application_not_found">application with id="zz" was not found</error>`},
 		{"no application", "service_token=tok1&service_id=s1", 404, `code="application_not_found"`},
 		{"app id and user key", "service_token=tok1&service_id=s1&app_id=a1&user_key=uk1", 403, `code="authentication_error"`},
-		{"unknown metric", "service_token=tok1&service_id=s1&user_key=uk1&usage[nope]=1", 404, `<error code="metric_invalid">metric "nope" is invalid</error>`},
-		{"malformed usage value", "service_token=tok1&service_id=s1&user_key=uk1&usage[hits]=abc", 403, `<error code="usage_value_invalid">usage value "abc" for metric "hits" is invalid</error>`},
-		{"empty usage value", "service_token=tok1&service_id=s1&user_key=uk1&usage[hits]=", 403, `usage value for metric "hits" can not be empty`},
-		{"negative usage", "service_token=tok1&service_id=s1&user_key=uk1&usage[hits]=-1", 403, `code="usage_value_invalid"`},
-		{"user_id", "service_token=tok1&service_id=s1&user_key=uk1&user_id=u", 400, `code="end_users_no_longer_supported"`},
+		{"unknown metric", "service_token=tok1&service_id=s1&app_id=a1&usage[nope]=1", 404, `<error code="metric_invalid">metric "nope" is invalid</error>`},
+		{"malformed usage value", "service_token=tok1&service_id=s1&app_id=a1&usage[hits]=abc", 403, `<error code="usage_value_invalid">usage value "abc" for metric "hits" is invalid</error>`},
+		{"empty usage value", "service_token=tok1&service_id=s1&app_id=a1&usage[hits]=", 403, `usage value for metric "hits" can not be empty`},
+		{"negative usage", "service_token=tok1&service_id=s1&app_id=a1&usage[hits]=-1", 403, `code="usage_value_invalid"`},
+		{"user_id", "service_token=tok1&service_id=s1&app_id=a1&user_id=u", 400, `code="end_users_no_longer_supported"`},
 		{"suspended app", "service_token=tok1&service_id=s1&app_id=a3", 409, "<authorized>false</authorized><reason>application is not active</reason>"},
 		{"suspended app hides bad metric", "service_token=tok1&service_id=s1&app_id=a3&usage[nope]=1", 409, "application is not active"},
 		{"app key missing", "service_token=tok1&service_id=s1&app_id=a2", 409, "<reason>application key is missing</reason>"},
 		{"app key wrong", "service_token=tok1&service_id=s1&app_id=a2&app_key=x", 409, `<reason>application key "x" is invalid</reason>`},
 		{"app key right", "service_token=tok1&service_id=s1&app_id=a2&app_key=secret", 200, "<authorized>true</authorized>"},
 		{"backend v1 skips app keys", "provider_key=pk2&service_id=s2&user_key=ukb&usage[hits]=1", 200, "<authorized>true</authorized>"},
-		{"over limit", "service_token=tok1&service_id=s1&user_key=uk1&usage[search]=6", 409, "<reason>usage limits are exceeded</reason>"},
-		{"child usage checked against its limit", "service_token=tok1&service_id=s1&user_key=uk1&usage[search]=5", 200, `<usage_report metric="search" period="minute">`},
+		{"over limit", "service_token=tok1&service_id=s1&app_id=a1&usage[search]=6", 409, "<reason>usage limits are exceeded</reason>"},
+		{"child usage checked against its limit", "service_token=tok1&service_id=s1&app_id=a1&usage[search]=5", 200, `<usage_report metric="search" period="minute">`},
 		{"bad escape", "service_token=tok1&service_id=s1&user_key=%zz", 400, `code="bad_request"`},
-		{"usage not a hash", "service_token=tok1&service_id=s1&user_key=uk1&usage=1", 403, ""},
+		{"usage not a hash", "service_token=tok1&service_id=s1&app_id=a1&usage=1", 403, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := e.do(t, "GET", "/transactions/authrep.xml?"+tc.query, "")
@@ -161,11 +174,11 @@ func TestApisonatorCompatibility(t *testing.T) {
 
 	// authorize does not count usage: the same over-limit check passes/fails
 	// on predicted usage, and current_value does not include it.
-	code, body := e.do(t, "GET", "/transactions/authorize.xml?service_token=tok1&service_id=s1&user_key=uk1&usage[search]=1", "")
+	code, body := e.do(t, "GET", "/transactions/authorize.xml?service_token=tok1&service_id=s1&app_id=a1&usage[search]=1", "")
 	if code != 200 || !strings.Contains(body, "<plan>basic</plan>") {
 		t.Errorf("authorize = %d %s", code, body)
 	}
-	code, body = e.do(t, "GET", "/transactions/authorize.xml?service_token=tok1&service_id=s1&user_key=uk1&no_body=true", "")
+	code, body = e.do(t, "GET", "/transactions/authorize.xml?service_token=tok1&service_id=s1&app_id=a1&no_body=true", "")
 	if code != 200 || body != "" {
 		t.Errorf("authorize with no_body = %d %q, want 200 and no body", code, body)
 	}
@@ -237,7 +250,7 @@ func TestAuthrepAccountingUnderConcurrency(t *testing.T) {
 				go func(c int) {
 					defer wg.Done()
 					for i := 0; i < each; i++ {
-						q := url.Values{"service_token": {"tok1"}, "service_id": {"s1"}, "user_key": {"uk1"}, "usage[hits]": {"1"}}
+						q := url.Values{"service_token": {"tok1"}, "service_id": {"s1"}, "app_id": {"a1"}, "usage[hits]": {"1"}}
 						resp, err := client.Get(e.url + "/transactions/authrep.xml?" + q.Encode())
 						if err != nil {
 							other.Add(1)
@@ -307,7 +320,7 @@ func TestLimitIsEnforcedOnceApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = w.Run(ctx) }()
-	q := "/transactions/authrep.xml?service_token=tok1&service_id=s1&user_key=uk1&usage[search]=1"
+	q := "/transactions/authrep.xml?service_token=tok1&service_id=s1&app_id=a1&usage[search]=1"
 	for i := 1; i <= 5; i++ {
 		if code, body := e.do(t, "GET", q, ""); code != 200 {
 			t.Fatalf("authrep %d = %d %s, want 200", i, code, body)

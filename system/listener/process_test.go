@@ -35,7 +35,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	e := &env{url: base}
 	provision(t, e)
 
-	q := base + "/transactions/authrep.xml?service_token=tok1&service_id=s1&user_key=uk1&usage%5Bhits%5D=1"
+	q := base + "/transactions/authrep.xml?service_token=tok1&service_id=s1&app_id=a1&usage%5Bhits%5D=1"
 	var (
 		wg                sync.WaitGroup
 		mu                sync.Mutex

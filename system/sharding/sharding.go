@@ -13,8 +13,10 @@
 package sharding
 
 import (
+	"bufio"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,6 +124,71 @@ func BucketName(component, queue string, ordinal, total int) string {
 	return strings.ToLower(fmt.Sprintf("%s.%s.%02d-of-%02d", component, queue, ordinal, total))
 }
 
+// StatefulSetNaming is what knative.dev/pkg's StatefulSet elector builds its
+// bucket names from (leaderelection.statefulSetConfig and
+// statefulSetPodDNS): the StatefulSet's name (STATEFUL_CONTROLLER_ORDINAL
+// without its ordinal), its Service (STATEFUL_SERVICE_NAME), protocol and
+// port (STATEFUL_SERVICE_PROTOCOL, default http; STATEFUL_SERVICE_PORT,
+// default 80), the namespace (SYSTEM_NAMESPACE) and the cluster domain.
+type StatefulSetNaming struct {
+	SetName, Service, Protocol, Port, Namespace, ClusterDomain string
+}
+
+// BucketName is the bucket of ordinal, as knative names it:
+// PROTOCOL://SET-ORDINAL.SERVICE.NAMESPACE.svc.DOMAIN:PORT, e.g.
+// "http://controller-2.controller.ns.svc.cluster.local:80".
+func (n StatefulSetNaming) BucketName(ordinal int) string {
+	return fmt.Sprintf("%s://%s-%d.%s.%s.svc.%s:%s", n.Protocol, n.SetName, ordinal, n.Service, n.Namespace, n.ClusterDomain, n.Port)
+}
+
+// Buckets lists the names of ordinals 0..total-1, sorted, and the one the
+// pod of ordinal owns: knative takes the ordinal-th of the sorted names
+// (NewStatefulSetBucketAndSet), which is the pod's own up to 10 replicas
+// and, past them, another pod's name ("SET-10" sorts before "SET-2"): the
+// set of owned buckets is the same either way, one per pod.
+func (n StatefulSetNaming) Buckets(ordinal, total int) (names []string, own string) {
+	names = make([]string, total)
+	for i := range total {
+		names[i] = n.BucketName(i)
+	}
+	names = sortedSet(names)
+	if ordinal >= 0 && ordinal < len(names) {
+		own = names[ordinal]
+	}
+	return names, own
+}
+
+// DefaultClusterDomain is knative's domain when nothing names one.
+const DefaultClusterDomain = "cluster.local"
+
+// ClusterDomain is the cluster domain as knative.dev/pkg/network's
+// GetClusterDomainName finds it: when the resolver file (/etc/resolv.conf in
+// a pod) can be opened, CLUSTER_DOMAIN if set, else the first "svc.DOMAIN"
+// of its search line; otherwise, or when neither names one, cluster.local.
+// (knative reads the variable only once the file has opened.)
+func ClusterDomain(resolvConf string, getenv func(string) string) string {
+	f, err := os.Open(resolvConf)
+	if err != nil {
+		return DefaultClusterDomain
+	}
+	defer f.Close()
+	if d := getenv("CLUSTER_DOMAIN"); d != "" {
+		return d
+	}
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		fields := strings.Split(sc.Text(), " ")
+		if fields[0] != "search" {
+			continue
+		}
+		for _, e := range fields[1:] {
+			if strings.HasPrefix(e, "svc.") {
+				return strings.TrimSuffix(e[4:], ".")
+			}
+		}
+	}
+	return DefaultClusterDomain
+}
+
 // BucketSet answers which bucket owns a key. It is safe for concurrent use:
 // it never changes after creation.
 type BucketSet struct {
@@ -168,6 +235,17 @@ func (b *BucketSet) Owner(key string) string {
 		i = 0
 	}
 	return r.names[r.points[i]]
+}
+
+// ParseStatefulSetID splits a StatefulSet pod name at its last dash into the
+// StatefulSet's name and the ordinal, as knative decodes
+// STATEFUL_CONTROLLER_ORDINAL ("controller-2" is controller, 2).
+func ParseStatefulSetID(podName string) (setName string, ordinal int, err error) {
+	n, err := ParseOrdinal(podName)
+	if err != nil {
+		return "", 0, err
+	}
+	return podName[:strings.LastIndex(podName, "-")], n, nil
 }
 
 // ParseOrdinal returns the ordinal of a StatefulSet pod name such as

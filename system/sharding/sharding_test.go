@@ -2,6 +2,7 @@ package sharding
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"testing"
@@ -205,8 +206,15 @@ func TestOrderDoesNotMatter(t *testing.T) {
 }
 
 func TestDistributionIsEven(t *testing.T) {
+	ss, _ := StatefulSetNaming{SetName: "controller", Service: "controller", Protocol: "http", Port: "80",
+		Namespace: "perfrun-controller-kill-1a2b3c", ClusterDomain: "cluster.local"}.Buckets(0, 3)
+	for _, bs := range []*BucketSet{NewStandardBucketSet("perfrun-controller", "items", 3), NewBucketSet(ss)} {
+		distributionIsEven(t, bs)
+	}
+}
+
+func distributionIsEven(t *testing.T, bs *BucketSet) {
 	const keys = 30000
-	bs := NewStandardBucketSet("perfrun-controller", "items", 3)
 	counts := map[string]int{}
 	for k := range keys {
 		counts[bs.Owner(fmt.Sprintf("item-%06d", k))]++
@@ -261,5 +269,99 @@ func BenchmarkOwner(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		bs.Owner(keys[i%len(keys)])
+	}
+}
+
+// knativeVectors: which pod ordinal owns each key under knative.dev/pkg's
+// StatefulSet elector, printed by running knative's own
+// leaderelection.NewStatefulSetBucketAndSet and BucketSet.Owner
+// (knative.dev/pkg v0.0.0-20250415155312-ed3e2158b883, the version Tekton
+// v1.6.0 pins) with STATEFUL_CONTROLLER_ORDINAL=SET-N, STATEFUL_SERVICE_NAME,
+// SYSTEM_NAMESPACE and CLUSTER_DOMAIN=cluster.local set, protocol and port
+// left at their defaults (http, 80).
+var knativeVectors = []struct {
+	set, service, namespace string
+	replicas                int
+	owner                   map[string]int
+}{
+	{"tekton-pipelines-controller", "tekton-pipelines-controller", "tekton-pipelines", 2, map[string]int{"default/pipeline-run-1": 0, "default/taskrun-a": 1, "tekton-pipelines/build-42": 1, "ns-3/item-17": 0, "item-run1-0": 0, "item-run1-1": 0, "item-run1-2": 1, "item-run1-3": 1, "item-run1-4": 1, "item-run1-5": 0}},
+	{"tekton-pipelines-controller", "tekton-pipelines-controller", "tekton-pipelines", 3, map[string]int{"default/pipeline-run-1": 0, "default/taskrun-a": 1, "tekton-pipelines/build-42": 1, "ns-3/item-17": 0, "item-run1-0": 0, "item-run1-1": 0, "item-run1-2": 2, "item-run1-3": 1, "item-run1-4": 1, "item-run1-5": 0}},
+	{"tekton-pipelines-controller", "tekton-pipelines-controller", "tekton-pipelines", 5, map[string]int{"default/pipeline-run-1": 0, "default/taskrun-a": 3, "tekton-pipelines/build-42": 1, "ns-3/item-17": 0, "item-run1-0": 0, "item-run1-1": 3, "item-run1-2": 2, "item-run1-3": 1, "item-run1-4": 3, "item-run1-5": 3}},
+	// Past 10 replicas the ordinal-th sorted name is another pod's:
+	// ordinal 2 owns the bucket named ...-10.
+	{"tekton-pipelines-controller", "tekton-pipelines-controller", "tekton-pipelines", 11, map[string]int{"default/pipeline-run-1": 2, "default/taskrun-a": 4, "tekton-pipelines/build-42": 7, "ns-3/item-17": 2, "item-run1-0": 7, "item-run1-1": 4, "item-run1-2": 6, "item-run1-3": 6, "item-run1-4": 10, "item-run1-5": 7}},
+	// perfrun's fixtures: StatefulSet and Service controller.
+	{"controller", "controller", "perfrun-test", 2, map[string]int{"default/pipeline-run-1": 0, "default/taskrun-a": 1, "tekton-pipelines/build-42": 0, "ns-3/item-17": 1, "item-run1-0": 0, "item-run1-1": 1, "item-run1-2": 0, "item-run1-3": 1, "item-run1-4": 1, "item-run1-5": 1}},
+	{"controller", "controller", "perfrun-test", 3, map[string]int{"default/pipeline-run-1": 0, "default/taskrun-a": 1, "tekton-pipelines/build-42": 0, "ns-3/item-17": 1, "item-run1-0": 0, "item-run1-1": 1, "item-run1-2": 0, "item-run1-3": 2, "item-run1-4": 1, "item-run1-5": 2}},
+	{"controller", "controller", "perfrun-test", 5, map[string]int{"default/pipeline-run-1": 0, "default/taskrun-a": 4, "tekton-pipelines/build-42": 0, "ns-3/item-17": 1, "item-run1-0": 0, "item-run1-1": 1, "item-run1-2": 0, "item-run1-3": 4, "item-run1-4": 1, "item-run1-5": 4}},
+	{"controller", "controller", "perfrun-test", 11, map[string]int{"default/pipeline-run-1": 9, "default/taskrun-a": 5, "tekton-pipelines/build-42": 0, "ns-3/item-17": 6, "item-run1-0": 9, "item-run1-1": 9, "item-run1-2": 2, "item-run1-3": 2, "item-run1-4": 7, "item-run1-5": 5}},
+}
+
+// A key lands on the pod ordinal knative's StatefulSet elector gives it:
+// the same bucket names (knative's documented format), the same owned
+// bucket per ordinal (the ordinal-th sorted name), the same owner.
+func TestStatefulSetOrdinalAgreesWithKnative(t *testing.T) {
+	for _, v := range knativeVectors {
+		n := StatefulSetNaming{SetName: v.set, Service: v.service, Protocol: "http", Port: "80", Namespace: v.namespace, ClusterDomain: "cluster.local"}
+		// The format written out here from knative's documentation, apart
+		// from BucketName.
+		if got, want := n.BucketName(3), fmt.Sprintf("http://%s-3.%s.%s.svc.cluster.local:80", v.set, v.service, v.namespace); got != want {
+			t.Fatalf("BucketName(3) = %q, want %q", got, want)
+		}
+		ordinalOf := map[string]int{}
+		var names []string
+		for o := range v.replicas {
+			var own string
+			names, own = n.Buckets(o, v.replicas)
+			ordinalOf[own] = o
+		}
+		if len(ordinalOf) != v.replicas {
+			t.Fatalf("%s ×%d: %d distinct owned buckets, want one per pod", v.set, v.replicas, len(ordinalOf))
+		}
+		bs := NewBucketSet(names)
+		for key, want := range v.owner {
+			if got := ordinalOf[bs.Owner(key)]; got != want {
+				t.Errorf("%s ×%d: %q on ordinal %d, knative puts it on %d", v.set, v.replicas, key, got, want)
+			}
+			if ref := refChooseSubset(names, 1, key); ordinalOf[ref[0]] != want {
+				t.Errorf("%s ×%d: reference puts %q on %d, knative on %d", v.set, v.replicas, key, ordinalOf[ref[0]], want)
+			}
+		}
+	}
+}
+
+// The cluster domain as knative finds it.
+func TestClusterDomain(t *testing.T) {
+	dir := t.TempDir()
+	resolv := dir + "/resolv.conf"
+	if err := os.WriteFile(resolv, []byte("nameserver 10.0.0.10\nsearch ns.svc.example.org svc.example.org example.org\noptions ndots:5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) string { return "" }
+	env := func(k string) string {
+		if k == "CLUSTER_DOMAIN" {
+			return "override.local"
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		path   string
+		getenv func(string) string
+		want   string
+	}{
+		{resolv, none, "example.org"},
+		{resolv, env, "override.local"},
+		{dir + "/missing", env, "cluster.local"}, // knative reads the variable only once the file opened
+	} {
+		if got := ClusterDomain(tc.path, tc.getenv); got != tc.want {
+			t.Errorf("ClusterDomain(%s) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestParseStatefulSetID(t *testing.T) {
+	set, n, err := ParseStatefulSetID("tekton-pipelines-controller-11")
+	if err != nil || set != "tekton-pipelines-controller" || n != 11 {
+		t.Errorf("got %q %d %v", set, n, err)
 	}
 }

@@ -49,7 +49,12 @@ func run(args []string) error {
 	ordinal := fs.String("ordinal", "", "statefulset mode: the StatefulSet pod name whose ordinal picks the bucket, e.g. controller-2 (default $STATEFUL_CONTROLLER_ORDINAL, else the pod name)")
 	replicas := fs.Int("replicas", def.Replicas, "number of buckets (= replicas)")
 	component := fs.String("component", def.Component, "component part of bucket and lease names")
-	queue := fs.String("queue", def.Queue, "queue part of bucket and lease names")
+	queue := fs.String("queue", def.Queue, "leader-election mode: queue part of bucket and lease names")
+	ssService := fs.String("stateful-service-name", "", "statefulset mode: the StatefulSet's Service, in bucket names (default $STATEFUL_SERVICE_NAME)")
+	ssProtocol := fs.String("stateful-service-protocol", "", "statefulset mode: protocol in bucket names (default $STATEFUL_SERVICE_PROTOCOL, else http)")
+	ssPort := fs.String("stateful-service-port", "", "statefulset mode: port in bucket names (default $STATEFUL_SERVICE_PORT, else 80)")
+	namespace := fs.String("namespace", "", "statefulset mode: namespace in bucket names (default $SYSTEM_NAMESPACE)")
+	clusterDomain := fs.String("cluster-domain", "", "statefulset mode: cluster domain in bucket names (default as knative finds it: $CLUSTER_DOMAIN or /etc/resolv.conf's svc.DOMAIN search, else cluster.local)")
 	work := fs.Duration("work", def.Work, "work per reconcile")
 	workKind := fs.String("work-kind", string(def.WorkKind), "what the work is: cpu (spin) or sleep")
 	threads := fs.Int("threads", def.Threads, "reconciles at once")
@@ -90,8 +95,18 @@ func run(args []string) error {
 	}
 	if cfg.Mode == controller.StatefulSet {
 		name := firstSet(*ordinal, os.Getenv("STATEFUL_CONTROLLER_ORDINAL"), cfg.Pod)
-		if cfg.Ordinal, err = sharding.ParseOrdinal(name); err != nil {
+		var set string
+		if set, cfg.Ordinal, err = sharding.ParseStatefulSetID(name); err != nil {
 			return badInput{fmt.Errorf("-ordinal (or STATEFUL_CONTROLLER_ORDINAL): %w", err)}
+		}
+		// knative.dev/pkg/leaderelection's statefulSetConfig, env for env.
+		cfg.StatefulSet = sharding.StatefulSetNaming{
+			SetName:       set,
+			Service:       firstSet(*ssService, os.Getenv("STATEFUL_SERVICE_NAME")),
+			Protocol:      firstSet(*ssProtocol, os.Getenv("STATEFUL_SERVICE_PROTOCOL"), "http"),
+			Port:          firstSet(*ssPort, os.Getenv("STATEFUL_SERVICE_PORT"), "80"),
+			Namespace:     firstSet(*namespace, os.Getenv("SYSTEM_NAMESPACE")),
+			ClusterDomain: firstSet(*clusterDomain, sharding.ClusterDomain("/etc/resolv.conf", os.Getenv)),
 		}
 	}
 	cfg.Replicas, cfg.Component, cfg.Queue = *replicas, *component, *queue
@@ -129,7 +144,7 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Info("starting", "pod", cfg.Pod, "mode", cfg.Mode, "replicas", cfg.Replicas,
-		"ordinal", cfg.Ordinal, "work", cfg.Work, "work_kind", cfg.WorkKind, "metrics", srv.Addr)
+		"ordinal", cfg.Ordinal, "bucket", ownBucket(cfg), "work", cfg.Work, "work_kind", cfg.WorkKind, "metrics", srv.Addr)
 
 	done := make(chan error, 1)
 	go func() {
@@ -168,4 +183,12 @@ func firstSet(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// ownBucket is the statefulset-mode replica's bucket, "" in the other mode.
+func ownBucket(cfg controller.Config) string {
+	if cfg.Mode != controller.StatefulSet {
+		return ""
+	}
+	return cfg.OwnBucket()
 }

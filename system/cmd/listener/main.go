@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -40,7 +41,29 @@ func run() error {
 	grace := flag.Duration("grace", 10*time.Second, "how long SIGTERM waits for in-flight requests")
 	drainDelay := flag.Duration("drain-delay", 0, "after SIGTERM, keep serving this long while not ready, so endpoints drop the pod before it stops accepting")
 	poolSize := flag.Int("redis-pool", 0, "Redis connection pool size (0: 10 per CPU)")
+	internalAddr := flag.String("internal-listen", "", "serve the internal API (/internal/) on this address only (empty: on -listen, beside the public API)")
+	d := listener.DefaultLimits
+	var lim listener.Limits
+	flag.DurationVar(&lim.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "longest a client may take to send a request's headers")
+	flag.DurationVar(&lim.ReadTimeout, "read-timeout", d.ReadTimeout, "longest a client may take to send a whole request, body included")
+	flag.DurationVar(&lim.WriteTimeout, "write-timeout", d.WriteTimeout, "longest from the end of a request's headers to the end of its answer")
+	flag.DurationVar(&lim.IdleTimeout, "idle-timeout", d.IdleTimeout, "an idle keep-alive connection is closed after this long")
+	flag.IntVar(&lim.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request line and headers (431 above)")
+	flag.Int64Var(&lim.MaxBody, "max-body", d.MaxBody, "largest body of POST /transactions.xml (413 above, nothing applied)")
+	flag.Int64Var(&lim.MaxInternalBody, "max-internal-body", d.MaxInternalBody, "largest body of an internal API request (413 above)")
 	flag.Parse()
+	for name, v := range map[string]time.Duration{"read-header-timeout": lim.ReadHeaderTimeout, "read-timeout": lim.ReadTimeout,
+		"write-timeout": lim.WriteTimeout, "idle-timeout": lim.IdleTimeout} {
+		if v <= 0 {
+			return fmt.Errorf("-%s: must be > 0, got %v", name, v)
+		}
+	}
+	if lim.MaxHeaderBytes <= 0 || lim.MaxBody <= 0 || lim.MaxInternalBody <= 0 {
+		return errors.New("-max-header-bytes, -max-body and -max-internal-body must be > 0")
+	}
+	// Apisonator's names (openshift/3scale_backend.conf): with either set,
+	// the internal API asks for HTTP basic authentication.
+	auth := listener.BasicAuth{User: os.Getenv("CONFIG_INTERNAL_API_USER"), Password: os.Getenv("CONFIG_INTERNAL_API_PASSWORD")}
 
 	f, err := queue.ParseFormat(*queueFormat)
 	if err != nil {
@@ -72,20 +95,28 @@ func run() error {
 
 	cat := catalog.NewStore(rdb)
 	use := usage.NewStore(rdb)
-	api := &internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler()}
+	api := &internalapi.API{Catalog: cat, Usage: use, Items: items.NewStore(rdb).Handler(), Version: listener.Version}
 	srv := listener.New(listener.Options{
-		Transactor: &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
-		Metrics:    listener.NewMetrics(reg),
-		Gatherer:   reg,
-		Internal:   api.Handler(),
-		Logger:     log,
-		ReadyCheck: gate.Check,
+		Transactor:    &apisonator.Transactor{Catalog: cat, Usage: use, Queue: queue.NewProducer(rdb, f)},
+		Metrics:       listener.NewMetrics(reg),
+		Gatherer:      reg,
+		Internal:      api.Handler(),
+		Logger:        log,
+		ReadyCheck:    gate.Check,
+		Limits:        lim,
+		InternalAuth:  auth,
+		InternalApart: *internalAddr != "",
 	})
-	hs := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	servers := []*http.Server{srv.HTTPServer(*addr, srv.Handler())}
+	if *internalAddr != "" {
+		servers = append(servers, srv.HTTPServer(*internalAddr, srv.InternalHandler()))
+	}
 
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	log.Info("listener serving", "addr", *addr, "queue", f, "redis", opt.Addr)
+	errc := make(chan error, len(servers))
+	for _, hs := range servers {
+		go func() { errc <- hs.ListenAndServe() }()
+	}
+	log.Info("listener serving", "addr", *addr, "internal", cmp.Or(*internalAddr, *addr), "internal_auth", auth.Enabled(), "queue", f, "redis", opt.Addr)
 
 	select {
 	case err := <-errc:
@@ -101,8 +132,10 @@ func run() error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutting down: %w", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("shutting down %s: %w", hs.Addr, err)
+		}
 	}
 	log.Info("listener stopped")
 	return nil
