@@ -132,6 +132,9 @@ func LoadFile(path string, vars map[string]string) (*Scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading scenario: %w", err)
 	}
+	if err := checkSize(raw); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
 	return Parse(raw, vars)
 }
 
