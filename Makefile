@@ -102,8 +102,9 @@ test-run: k6 cluster-tools
 # by scripts/deps-browser.sh: large, so apart from deps.sh), screenshots
 # checked. PERFRUN_REQUIRE_BROWSER makes a missing browser fail, not skip.
 # test-dashboards: every dashboard query parses with Prometheus's parser and
-# names only metrics the live system and k6 export (own module: the
-# prometheus module stays out of go.mod).
+# names only metrics the live system and k6 export (own module: it takes the
+# newest Prometheus, whose go.mod wants k8s.io 0.37; the root module's parser,
+# for scenario validation, is v0.314, the newest that keeps k8s.io at 0.35).
 .PHONY: test-report test-dashboards
 test-report:
 	bash scripts/deps-browser.sh
@@ -112,9 +113,15 @@ test-report:
 test-dashboards: k6
 	cd dashboards/check && $(GO) test -count=1 -timeout 10m ./...
 
+# fuzz runs each fuzz target for FUZZTIME (two targets: twice that in all).
+# New inputs are minimized for at most FUZZMINIMIZE: the scenario decoder's
+# seeds are whole scenario files, and Go's default (60s per input) would
+# spend a short run minimizing instead of fuzzing.
 FUZZTIME ?= 60s
+FUZZMINIMIZE ?= 2s
 fuzz:
-	$(GO) test ./system/apisonator -run '^$$' -fuzz '^FuzzParseTransaction$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./system/apisonator -run '^$$' -fuzz '^FuzzParseTransaction$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+	$(GO) test ./scenario -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

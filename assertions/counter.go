@@ -27,8 +27,7 @@ func (e *Evaluator) counter(ctx context.Context, s Spec, w scenario.Window, star
 		r.Error = err.Error()
 		return r
 	}
-	from, to := w.Start.Add(-CounterPad), w.End.Add(CounterPad)
-	q := fmt.Sprintf("%s[%s] @ %d", sel, scenario.PromDuration(to.Sub(from)), to.Unix())
+	q, to := counterQuery(sel, w)
 	r.Query = q
 	ctx, cancel := e.withTimeout(ctx)
 	defer cancel()
@@ -58,6 +57,13 @@ func (e *Evaluator) counter(ctx context.Context, s Spec, w scenario.Window, star
 		r.Status = Pass
 	}
 	return r
+}
+
+// counterQuery asks for a counter's raw samples over the window and
+// CounterPad each side, at the window's end plus the pad.
+func counterQuery(sel string, w scenario.Window) (string, time.Time) {
+	from, to := w.Start.Add(-CounterPad), w.End.Add(CounterPad)
+	return fmt.Sprintf("%s[%s] @ %d", sel, scenario.PromDuration(to.Sub(from)), to.Unix()), to
 }
 
 // CounterIncrease is how much a counter's raw samples (any order, counter

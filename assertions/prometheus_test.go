@@ -2,8 +2,10 @@ package assertions
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/model"
 
+	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/internal/promtest"
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -94,6 +97,7 @@ func TestAgainstRealPrometheus(t *testing.T) {
 		{Name: "errors-range", Query: `sum(rate(apisonator_listener_response_codes{namespace="{{.namespace}}",resp_code="5xx"}[3s]))`, Op: "<", Bound: ptr(200.0),
 			Range: &scenario.Range{Step: scenario.D(time.Second), Skip: scenario.D(4 * time.Second), Reduce: "max"}},
 		{Name: "missing", Query: `nonexistent_metric{namespace="{{.namespace}}"}`, Op: "<", Bound: ptr(1.0)},
+		{Name: "missing-range", Query: `nonexistent_metric{namespace="{{.namespace}}"}`, Op: "<", Bound: ptr(1.0), Range: &scenario.Range{Step: scenario.D(time.Second), Reduce: "max"}},
 		{Name: "bad-promql", Query: `sum(`, Op: "<", Bound: ptr(1.0)},
 	} {
 		s, ok := Resolve(a)
@@ -132,8 +136,18 @@ func TestAgainstRealPrometheus(t *testing.T) {
 	if got := byName["errors-range"].Series[0].Points; len(got) < 3 {
 		t.Errorf("errors-range: %d points, want one per second of the window", len(got))
 	}
-	if r := byName["missing"]; r.Status != Error {
-		t.Errorf("missing metric: %+v, want error (no data)", r)
+	// No series is an error, never a pass: "< 1" holds for nothing.
+	for _, name := range []string{"missing", "missing-range"} {
+		if r := byName[name]; r.Status != Error || !strings.Contains(r.Error, "no data") {
+			t.Errorf("%s metric: %+v, want error (no data)", name, r)
+		}
+	}
+	// And a drain query with no series is an error, not a drained queue.
+	if _, err := collectors.WaitZero(ctx, prom, `sum(nonexistent_metric{namespace="ns"})`, 10*time.Second, 0, 100*time.Millisecond); !errors.Is(err, collectors.ErrNoSeries) {
+		t.Errorf("drain query with no series: %v, want ErrNoSeries", err)
+	}
+	if d, err := collectors.WaitZero(ctx, prom, `sum(apisonator_listener_response_codes{namespace="ns",resp_code="5xx"}) * 0`, 10*time.Second, 0, 100*time.Millisecond); err != nil || !d.Zero {
+		t.Errorf("drain query at 0: %+v %v", d, err)
 	}
 	if r := byName["bad-promql"]; r.Status != Error || r.Error == "" {
 		t.Errorf("bad PromQL: %+v, want error", r)

@@ -7,6 +7,7 @@ package collectors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -163,18 +164,25 @@ type Querier interface {
 // Drain says how a wait for a query to reach 0 ended.
 type Drain struct {
 	At      time.Time // when the wait ended
-	Zero    bool      // the query read 0 (or had no series)
+	Zero    bool      // the query read 0
 	Stalled bool      // the value stayed the same for the whole stall
 	Last    float64   // the last value read
 }
 
-// WaitZero polls query until it reads 0 (or has no series), its value has
-// not changed for stall (when stall > 0: nothing is draining it), or
-// timeout passes. A timeout or a stall is not an error: the caller evaluates
-// what the drain cost.
+// ErrNoSeries is a drain query that matches nothing: a wrong metric or
+// namespace, never a drained queue.
+var ErrNoSeries = errors.New("returned no series (is the metric scraped, the namespace label right?): no series is not 0")
+
+// WaitZero polls query until it reads 0, its value has not changed for
+// stall (when stall > 0: nothing is draining it), or timeout passes. A
+// timeout or a stall is not an error: the caller evaluates what the drain
+// cost. A query with no series at its first read is ErrNoSeries; one whose
+// series go away later (pods replaced) is waited for, and an error if
+// they are still gone when the wait ends.
 func WaitZero(ctx context.Context, q Querier, query string, timeout, stall, poll time.Duration) (Drain, error) {
 	var d Drain
 	var since time.Time // when the value last changed
+	seen, missing := false, false
 	err := wait.PollUntilContextTimeout(ctx, poll, timeout, true, func(ctx context.Context) (bool, error) {
 		v, ok, err := Scalar(ctx, q, query, time.Now())
 		d.At = time.Now()
@@ -183,17 +191,26 @@ func WaitZero(ctx context.Context, q Querier, query string, timeout, stall, poll
 			return false, err
 		case err != nil:
 			return false, nil // the timeout ended this query
-		case !ok || v == 0:
-			d.Zero, d.Last = true, 0
+		case !ok && !seen:
+			return false, fmt.Errorf("%s %w", query, ErrNoSeries)
+		case !ok:
+			missing = true
+			return false, nil
+		case v == 0:
+			d.Zero, d.Last, missing = true, 0, false
 			return true, nil
 		case since.IsZero() || v != d.Last:
 			since, d.Last = d.At, v
 		}
+		seen, missing = true, false
 		d.Stalled = stall > 0 && d.At.Sub(since) >= stall
 		return d.Stalled, nil
 	})
 	if err != nil && !wait.Interrupted(err) {
 		return d, err
+	}
+	if missing && ctx.Err() == nil {
+		return d, fmt.Errorf("%s: its series went away after reading %g and did not come back within %s", query, d.Last, timeout)
 	}
 	return d, nil
 }

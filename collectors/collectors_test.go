@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -88,7 +89,7 @@ func TestWaitZero(t *testing.T) {
 	for i := 40; i > 0; i-- {
 		moving = append(moving, model.Vector{{Value: model.SampleValue(i)}})
 	}
-	q = &seq{vals: append(moving, model.Vector{})}
+	q = &seq{vals: append(moving, &model.Scalar{Value: 0})}
 	d, err = WaitZero(context.Background(), q, "depth", 5*time.Second, 15*time.Millisecond, time.Millisecond)
 	if !d.Zero || d.Stalled || err != nil {
 		t.Errorf("moving queue must drain, not stall: %+v %v", d, err)
@@ -98,5 +99,23 @@ func TestWaitZero(t *testing.T) {
 	d, err = WaitZero(context.Background(), q, "depth", time.Minute, 20*time.Millisecond, time.Millisecond)
 	if !d.Stalled || d.Zero || d.Last != 7 || err != nil {
 		t.Errorf("stuck queue must stall: %+v %v", d, err)
+	}
+	// No series is not 0: a query that matches nothing (a misspelt
+	// metric, the wrong namespace) is an error at once, not a drained queue.
+	began := time.Now()
+	q = &seq{vals: []model.Value{model.Vector{}}}
+	d, err = WaitZero(context.Background(), q, "depth{namespace=\"typo\"}", time.Minute, 0, time.Millisecond)
+	if !errors.Is(err, ErrNoSeries) || d.Zero || time.Since(began) > 5*time.Second {
+		t.Errorf("no series must be an error at once: %+v %v", d, err)
+	}
+	// Series that go away after a value (the pods replaced) are waited
+	// for: back and at 0 is drained, still gone at the timeout an error.
+	q = &seq{vals: []model.Value{model.Vector{{Value: 3}}, model.Vector{}, model.Vector{}, &model.Scalar{Value: 0}}}
+	if d, err = WaitZero(context.Background(), q, "depth", time.Minute, 0, time.Millisecond); !d.Zero || err != nil {
+		t.Errorf("series back at 0: %+v %v", d, err)
+	}
+	q = &seq{vals: []model.Value{model.Vector{{Value: 3}}, model.Vector{}}}
+	if d, err = WaitZero(context.Background(), q, "depth", 20*time.Millisecond, 0, time.Millisecond); d.Zero || err == nil || !strings.Contains(err.Error(), "went away after reading 3") {
+		t.Errorf("series gone at the timeout: %+v %v", d, err)
 	}
 }

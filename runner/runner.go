@@ -308,7 +308,7 @@ func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
 		}
 		w, err := collectors.WaitZero(ctx, r.prom, q, d.Timeout.Duration, d.Stall.Duration, 2*time.Second)
 		if err != nil {
-			return fmt.Errorf("drain query: %w", err)
+			return fmt.Errorf("spec.drain.query: %w", err)
 		}
 		r.res.Drained = w.At
 		switch {

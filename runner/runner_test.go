@@ -87,4 +87,13 @@ func TestPreflight(t *testing.T) {
 	if err := Preflight(context.Background(), s, "..", "/nonexistent/k6"); err == nil || !strings.Contains(err.Error(), "--k6") {
 		t.Errorf("missing k6: %v", err)
 	}
+	// Validation alone needs no k6.
+	if err := Preflight(context.Background(), s, "..", ""); err != nil {
+		t.Errorf("preflight without k6: %v", err)
+	}
+	s = smoke(t)
+	s.Spec.System.Metrics.AnswerLabels = "a b"
+	if err := Preflight(context.Background(), s, "..", ""); err == nil || !strings.Contains(err.Error(), "spec.system.metrics: the report's errors query") {
+		t.Errorf("report query: %v", err)
+	}
 }

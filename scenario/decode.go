@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -45,82 +45,115 @@ func (es Errors) Error() string {
 	return fmt.Sprintf("invalid scenario (%d problems):\n  %s", len(es), strings.Join(lines, "\n  "))
 }
 
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+// MaxFileSize bounds a scenario file: a scenario is a few kilobytes, and
+// reading one must not take the machine's memory (perfrun run /dev/zero).
+const MaxFileSize = 1 << 20
 
-// Render substitutes ${NAME} and ${NAME:-default} from vars, so one file can
-// serve several runs (perfrun run --set RATE=500). It uses ${} rather than
-// Go templates so that the assertions' {{.start}} pass through untouched.
-// A reference with no value and no default is an error naming it.
-func Render(src []byte, vars map[string]string) ([]byte, error) {
-	var missing []string
-	out := varRef.ReplaceAllFunc(src, func(m []byte) []byte {
-		sub := varRef.FindSubmatch(m)
-		name := string(sub[1])
-		if v, ok := vars[name]; ok {
-			return []byte(v)
-		}
-		if sub[2] != nil {
-			return sub[3]
-		}
-		missing = append(missing, name)
-		return m
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("scenario variable(s) %s not set and without default (set with --set NAME=VALUE)", strings.Join(missing, ", "))
-	}
-	return out, nil
-}
+// maxNodes bounds the YAML nodes checked, counting every alias's expansion:
+// a file of aliases of aliases is small but expands exponentially.
+const maxNodes = 200_000
 
 // Decode reads a scenario strictly: unknown fields and values of the wrong
 // type are errors naming their path, all of them at once (with the partly
-// decoded scenario). It does not apply defaults or validate; Parse does.
+// decoded scenario). It does not substitute variables, apply defaults or
+// validate; Parse does.
 func Decode(data []byte) (*Scenario, error) {
+	if err := checkSize(data); err != nil {
+		return nil, err
+	}
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeNode(root)
+}
+
+func checkSize(data []byte) error {
+	if len(data) > MaxFileSize {
+		return fmt.Errorf("scenario is larger than %d bytes (a scenario file is a few kilobytes; is it the right file?)", MaxFileSize)
+	}
+	return nil
+}
+
+// parseYAML parses one YAML document.
+func parseYAML(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("parsing scenario YAML: the file is empty")
+		}
 		return nil, fmt.Errorf("parsing scenario YAML: %w", err)
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, errors.New("parsing scenario YAML: more than one document; a scenario file holds one")
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err == nil {
+			return nil, errors.New("parsing scenario YAML: more than one document; a scenario file holds one")
+		}
+		return nil, fmt.Errorf("parsing scenario YAML: %w", err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	var errs Errors
-	checkNode(root, reflect.TypeFor[Scenario](), "", &errs)
-	if len(errs) > 0 {
+	return root, nil
+}
+
+func decodeNode(root *yaml.Node) (*Scenario, error) {
+	c := &checker{budget: maxNodes}
+	c.check(root, reflect.TypeFor[Scenario](), "")
+	if c.budget < 0 {
+		return nil, Errors{{Path: "(document)", Msg: fmt.Sprintf("more than %d YAML nodes once aliases are expanded; a scenario is far smaller", maxNodes)}}
+	}
+	if len(c.errs) > 0 {
 		// What fits is still decoded, so that Parse can add the validation
 		// problems and the user sees every problem at once.
 		partial := &Scenario{}
 		_ = root.Decode(partial)
-		return partial, errs
+		return partial, c.errs
 	}
 	s := &Scenario{}
 	if err := root.Decode(s); err != nil {
-		// checkNode has seen every field; this is a backstop.
+		// The checker has seen every field; this is a backstop.
 		return nil, fmt.Errorf("decoding scenario: %w", err)
 	}
 	return s, nil
 }
 
-// LoadFile reads, renders, decodes, defaults and validates a scenario file.
+// LoadFile reads (at most MaxFileSize bytes), substitutes, decodes,
+// defaults and validates a scenario file.
 func LoadFile(path string, vars map[string]string) (*Scenario, error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	if err := checkSize(raw); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return Parse(raw, vars)
 }
 
-// Parse is Load on bytes.
+// Parse is LoadFile on bytes: variables are substituted into the parsed
+// scalars (vars.go), then the scenario is decoded, defaulted and
+// validated.
 func Parse(raw []byte, vars map[string]string) (*Scenario, error) {
-	data, err := Render(raw, vars)
+	if err := checkSize(raw); err != nil {
+		return nil, err
+	}
+	marked, prefix, refs := references(raw)
+	root, err := parseYAML(marked)
 	if err != nil {
 		return nil, err
 	}
-	s, err := Decode(data)
+	if errs := substitute(root, prefix, refs, vars); len(errs) > 0 {
+		return nil, errs
+	}
+	s, err := decodeNode(root)
 	var decodeErrs Errors
 	if err != nil && (s == nil || !errors.As(err, &decodeErrs)) {
 		return nil, err
@@ -160,11 +193,21 @@ func kindName(n *yaml.Node) string {
 	return "something else"
 }
 
-// checkNode walks the YAML against the Go type, reporting unknown fields,
-// duplicate keys and scalars that do not fit, each with its path.
-func checkNode(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
+// checker walks the YAML against the Go type, reporting unknown fields,
+// duplicate keys and scalars that do not fit, each with its path, within
+// a budget of nodes.
+type checker struct {
+	errs   Errors
+	budget int
+}
+
+func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
+	errs := &c.errs
 	bad := func(msg string, args ...any) {
 		*errs = append(*errs, FieldError{Path: pathOrRoot(path), Line: n.Line, Msg: fmt.Sprintf(msg, args...)})
+	}
+	if c.budget--; c.budget < 0 {
+		return
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
@@ -219,7 +262,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Msg: fmt.Sprintf("unknown field (known: %s)", strings.Join(names, ", "))})
 				continue
 			}
-			checkNode(v, f.Type, p, errs)
+			c.check(v, f.Type, p)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -235,15 +278,15 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 				continue
 			}
 			seen[k.Value] = true
-			checkNode(v, t.Elem(), p, errs)
+			c.check(v, t.Elem(), p)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			bad("want a list, got %s", kindName(n))
 			return
 		}
-		for i, c := range n.Content {
-			checkNode(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		for i, e := range n.Content {
+			c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {

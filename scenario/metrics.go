@@ -49,18 +49,18 @@ const nsSel = `namespace="{{.namespace}}"`
 // the listener's Apisonator metrics, the worker's and the controller's.
 func ReferenceMetrics() Metrics {
 	return Metrics{
-	Answers:      `apisonator_listener_response_codes{` + nsSel + `}`,
-	Served:       `apisonator_listener_response_codes{` + nsSel + `,request_type=~"authrep|authorize",resp_code="2xx"}`,
-	Failed:       `apisonator_listener_response_codes{` + nsSel + `,resp_code!="2xx"}`,
-	ServerErrors: `apisonator_listener_response_codes{` + nsSel + `,resp_code="5xx"}`,
-	AnswerLabels: "request_type, resp_code",
-	Latency:      "apisonator_listener_response_times_seconds",
-	Work:         "perfrun_controller_reconciles_total",
-	Owned:        "perfrun_controller_buckets_held",
-	Pending:      "perfrun_controller_items_pending",
-	WorkLatency:  "perfrun_controller_reconcile_latency_seconds",
-	QueueDepth:   "apisonator_worker_queue_depth",
-	Jobs:         "apisonator_worker_job_count",
+		Answers:      `apisonator_listener_response_codes{` + nsSel + `}`,
+		Served:       `apisonator_listener_response_codes{` + nsSel + `,request_type=~"authrep|authorize",resp_code="2xx"}`,
+		Failed:       `apisonator_listener_response_codes{` + nsSel + `,resp_code!="2xx"}`,
+		ServerErrors: `apisonator_listener_response_codes{` + nsSel + `,resp_code="5xx"}`,
+		AnswerLabels: "request_type, resp_code",
+		Latency:      "apisonator_listener_response_times_seconds",
+		Work:         "perfrun_controller_reconciles_total",
+		Owned:        "perfrun_controller_buckets_held",
+		Pending:      "perfrun_controller_items_pending",
+		WorkLatency:  "perfrun_controller_reconcile_latency_seconds",
+		QueueDepth:   "apisonator_worker_queue_depth",
+		Jobs:         "apisonator_worker_job_count",
 	}
 }
 

@@ -151,6 +151,17 @@ func TestBadInputs(t *testing.T) {
 		{"drain stall negative", "{{.namespace}}\"})\n", "{{.namespace}}\"})\n    stall: -5s\n", []string{"spec.drain.stall"}},
 		{"drain stall without query", "    query: sum(apisonator_worker_queue_depth{namespace=\"{{.namespace}}\"})\n", "    stall: 5s\n", []string{"spec.drain.stall: needs spec.drain.query"}},
 		{"missing var", "${RATE:-100}", "${RATE}", []string{"RATE not set and without default"}},
+		{"query PromQL", "sum(rate(x[{{.duration}}] @ {{.end}}))", "sum(rate(x[[{{.duration}}]))", []string{"spec.assertions[0].query: not valid PromQL", "expanded: sum(rate(x[[60s]))"}},
+		{"query PromQL after template", "rate(x[", "rate(x{namespace={{.namespace}}}[", []string{"spec.assertions[0].query: not valid PromQL", "x{namespace=ns}"}},
+		{"drain PromQL", `sum(apisonator_worker_queue_depth{namespace="{{.namespace}}"})`, `sum(apisonator_worker_queue_depth{namespace="{{.namespace}}"}`, []string{"spec.drain.query: not valid PromQL"}},
+		{"throughput selector", "floor: 50, skip: 10s", "floor: 50, skip: 10s, selector: 'rate(x[1m])'", []string{"spec.assertions[1].throughput.selector: must be a series selector"}},
+		{"throughput selector PromQL", "floor: 50, skip: 10s", "floor: 50, skip: 10s, selector: 'x{a=\"b\"'", []string{"spec.assertions[1].throughput.selector: not a valid PromQL series selector"}},
+		{"even metric", "max: 1.5", "max: 1.5, metric: 'x{a=\"b\"}'", []string{"spec.assertions[2].evenDistribution.metric: must be a metric name"}},
+		{"even by", "max: 1.5", "max: 1.5, by: 'pod)'", []string{"spec.assertions[2].evenDistribution.by: must be label names"}},
+		{"disruption histogram", `deadline: "1"`, `deadline: "1", histogram: "a b"`, []string{"spec.assertions[3].disruption.histogram: must be a metric name"}},
+		{"metrics selector", "  system:\n", "  system:\n    metrics: {served: 'sum(x)'}\n", []string{"spec.system.metrics.served: must be a series selector"}},
+		{"metrics name", "  system:\n", "  system:\n    metrics: {workLatency: 'x{a=\"b\"}'}\n", []string{"spec.system.metrics.workLatency: must be a metric name"}},
+		{"metrics labels", "  system:\n", "  system:\n    metrics: {answerLabels: 'a, b c'}\n", []string{"spec.system.metrics.answerLabels: must be label names"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,5 +250,29 @@ func TestActionKinds(t *testing.T) {
 	two := Action{PodKill: &PodKill{}, Upgrade: &Upgrade{}}
 	if two.Kind() != "" || len(two.Specs()) != 2 {
 		t.Errorf("an action with two kinds: %q %v", two.Kind(), two.Specs())
+	}
+}
+
+// Every field of the metric contract has a shape it is checked against,
+// and the reference system's contract has that shape.
+func TestMetricShapes(t *testing.T) {
+	m := ReferenceMetrics().fields()
+	if len(m) != len(metricShapes) {
+		t.Errorf("metric contract has %d fields, metricShapes %d", len(m), len(metricShapes))
+	}
+	w := Window{Namespace: "ns"}
+	for name, sel := range m {
+		check, ok := metricShapes[name]
+		if !ok {
+			t.Errorf("no shape for spec.system.metrics.%s", name)
+			continue
+		}
+		q, err := Expand(sel, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(q); err != nil {
+			t.Errorf("reference %s: %v", name, err)
+		}
 	}
 }

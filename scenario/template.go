@@ -96,9 +96,9 @@ func Expand(query string, w Window) (string, error) {
 	return b.String(), nil
 }
 
-// sampleWindow is a window with every chaos action of s, to check templates
+// SampleWindow is a window with every chaos action of s, to check templates
 // before a run.
-func sampleWindow(s *Scenario) Window {
+func SampleWindow(s *Scenario) Window {
 	start := time.Unix(1_800_000_000, 0)
 	w := Window{Start: start, End: start.Add(s.Spec.Load.Duration.Duration), Namespace: "ns", TestID: "t", Chaos: map[string]ActionWindow{}}
 	for _, a := range s.Spec.Chaos {

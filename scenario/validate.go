@@ -143,19 +143,19 @@ func Validate(s *Scenario) Errors {
 		v.add("metadata.name", "must be a DNS label (lowercase letters, digits, '-') of at most %d characters, got %q", MaxNameLen, name)
 	}
 	v.system(&s.Spec.System)
-	w := sampleWindow(s)
+	w := SampleWindow(s)
 	metrics := s.Spec.System.Metrics.fields()
 	for _, name := range sortedKeys(metrics) {
-		if _, err := Expand(metrics[name], w); err != nil {
+		if q, err := Expand(metrics[name], w); err != nil {
+			v.add("spec.system.metrics."+name, "%v", err)
+		} else if err := metricShapes[name](q); err != nil {
 			v.add("spec.system.metrics."+name, "%v", err)
 		}
 	}
 	v.load(&s.Spec.Load)
 	actions := v.chaos(s)
 	if q := s.Spec.Drain.Query; q != "" {
-		if _, err := Expand(q, sampleWindow(s)); err != nil {
-			v.add("spec.drain.query", "%v", err)
-		}
+		v.promQL("spec.drain.query", q, w)
 	}
 	switch d := s.Spec.Drain; {
 	case d.Stall.Duration < 0:
@@ -170,6 +170,20 @@ func Validate(s *Scenario) Errors {
 }
 
 type validator struct{ errs Errors }
+
+// promQL checks a query template: it expands over a sample window of the
+// scenario (every placeholder given a value of the kind a run gives it) and
+// the result parses as PromQL.
+func (v *validator) promQL(p, query string, w Window) {
+	q, err := Expand(query, w)
+	if err != nil {
+		v.add(p, "%v", err)
+		return
+	}
+	if err := CheckPromQL(q); err != nil {
+		v.add(p, "%v (expanded: %s)", err, q)
+	}
+}
 
 func (v *validator) add(p, msg string, args ...any) {
 	v.errs = append(v.errs, FieldError{Path: p, Msg: fmt.Sprintf(msg, args...)})
@@ -364,7 +378,7 @@ func (v *validator) chaos(s *Scenario) map[string]*Action {
 
 func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 	names := map[string]bool{}
-	w := sampleWindow(s)
+	w := SampleWindow(s)
 	for i := range s.Spec.Assertions {
 		a := &s.Spec.Assertions[i]
 		p := fmt.Sprintf("spec.assertions[%d]", i)
@@ -388,9 +402,7 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss, %s must be set, got %d", objectKindKeys, kinds)
 		}
 		if a.Query != "" {
-			if _, err := Expand(a.Query, w); err != nil {
-				v.add(p+".query", "%v", err)
-			}
+			v.promQL(p+".query", a.Query, w)
 			if !slices.Contains(Ops, a.Op) {
 				v.add(p+".op", "must be one of %s, got %q", strings.Join(Ops, " "), a.Op)
 			}
@@ -426,10 +438,27 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 			if t.Skip.Duration >= s.Spec.Load.Duration.Duration && s.Spec.Load.Duration.Duration > 0 {
 				v.add(p+".throughput.skip", "must be shorter than the load (%s)", s.Spec.Load.Duration)
 			}
+			if t.Selector != "" {
+				if sel, err := Expand(t.Selector, w); err != nil {
+					v.add(p+".throughput.selector", "%v", err)
+				} else if err := checkSelector(sel); err != nil {
+					v.add(p+".throughput.selector", "%v", err)
+				}
+			}
 		}
 		if e := a.EvenDistribution; e != nil {
 			if e.Max < 1 {
 				v.add(p+".evenDistribution.max", "must be ≥ 1 (max/mean is never below 1), got %g", e.Max)
+			}
+			if e.Metric != "" {
+				if err := checkMetricName(e.Metric); err != nil {
+					v.add(p+".evenDistribution.metric", "%v", err)
+				}
+			}
+			if e.By != "" {
+				if err := checkLabelNames(e.By); err != nil {
+					v.add(p+".evenDistribution.by", "%v", err)
+				}
 			}
 			if e.Selector != "" && !labelMatchers.MatchString(e.Selector) {
 				v.add(p+".evenDistribution.selector", `must be label matchers such as success="true" or a=~"x|y",b!="z", got %q`, e.Selector)
@@ -455,6 +484,11 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 			}
 			if d.Tolerance < 0 || d.Tolerance >= 1 {
 				v.add(p+".disruption.tolerance", "must be in [0, 1), got %g", d.Tolerance)
+			}
+			if d.Histogram != "" {
+				if err := checkMetricName(d.Histogram); err != nil {
+					v.add(p+".disruption.histogram", "%v (the histogram's name without _bucket)", err)
+				}
 			}
 			if d.Deadline == "" {
 				v.add(p+".disruption.deadline", "required: the latency bucket (le) an item must make, e.g. \"1\"")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,10 +22,13 @@ const (
 	exitAssertion = 3
 )
 
-// exitError carries an exit code out of a command.
+// exitError carries an exit code out of a command. Reported says the
+// command has already told the user (as JSON events), so realMain prints
+// nothing more.
 type exitError struct {
-	code int
-	err  error
+	code     int
+	err      error
+	reported bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -47,20 +51,67 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCompareCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newDashboardsCmd())
+	argsAreInput(root)
 	return root
+}
+
+// argsAreInput makes a wrong number of arguments, or an unknown command,
+// bad input (exit 2) on every command: each command's Args check is
+// wrapped, and a command that only groups others gets one (no arguments:
+// the first would be an unknown command) and prints its help when run
+// alone.
+func argsAreInput(c *cobra.Command) {
+	if c.HasSubCommands() && c.Args == nil {
+		c.Args = cobra.NoArgs
+		if c.Run == nil && c.RunE == nil {
+			c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		}
+	}
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return badInput(fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath()))
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		argsAreInput(sub)
+	}
+}
+
+// realMain runs the CLI on args and returns its exit code. An error is
+// printed to stderr as "perfrun: ..." or, when the command's --output is
+// json, as JSON events ending with the done event (output.go).
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitHarness
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.reported {
+			return code
+		}
+	}
+	if cmd != nil && jsonOutput(cmd) {
+		emitError(stderr, code, err)
+		emitDone(stderr, done{ExitCode: code, Error: err.Error()})
+		return code
+	}
+	fmt.Fprintln(stderr, "perfrun:", err)
+	return code
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newRootCmd().ExecuteContext(ctx)
-	if err == nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, "perfrun:", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.code)
-	}
-	os.Exit(exitHarness)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

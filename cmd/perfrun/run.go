@@ -32,64 +32,32 @@ func newRunCmd() *cobra.Command {
 Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, flags), 3 an assertion failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			vars := map[string]string{}
-			for _, kv := range sets {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return badInput(fmt.Errorf("--set %q: want NAME=VALUE", kv))
+			res, dir, err := runFile(c, args[0], sets, output, validateOnly, int(count), provider, popts, opts)
+			if !jsonOutput(c) {
+				return err
+			}
+			// JSON: the error (when perfrun failed, not an assertion) and
+			// the done event, then nothing more from realMain.
+			code := exitOK
+			var ee *exitError
+			if errors.As(err, &ee) {
+				code = ee.code
+			} else if err != nil {
+				code = exitHarness
+			}
+			d := done{ExitCode: code, Results: dir, Assertions: outcomes(res)}
+			if validateOnly && err == nil {
+				d.Verdict = verdictValid
+			}
+			if err != nil {
+				d.Error = err.Error()
+				if code != exitAssertion {
+					emitError(c.ErrOrStderr(), code, err)
 				}
-				vars[k] = v
 			}
-			var mode string
-			switch output {
-			case runner.ModeHuman, runner.ModeQuiet, runner.ModeJSON:
-				mode = output
-			default:
-				return badInput(fmt.Errorf("--output %q: want human, quiet or json", output))
-			}
-			// The provider is checked (not started) before the scenario, so
-			// a bad --provider or provider flag is bad input with --validate too.
-			popts.Repo = opts.Repo
-			p, err := providers.New(provider, popts)
+			emitDone(c.ErrOrStderr(), d)
 			if err != nil {
-				return badInput(providerFlag(err))
-			}
-			s, err := scenario.LoadFile(args[0], vars)
-			if err != nil {
-				// A file that cannot be read or is not a valid scenario is bad input.
-				return badInput(err)
-			}
-			if err := runner.Preflight(c.Context(), s, opts.Repo, opts.K6); err != nil {
-				return badInput(err)
-			}
-			if validateOnly {
-				fmt.Fprintf(c.OutOrStdout(), "%s: valid\n", args[0])
-				return nil
-			}
-			opts.ScenarioFile = args[0]
-			opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
-			opts.Vars = vars
-			if count > 1 {
-				return runCount(c, s, p, opts, mode, int(count))
-			}
-			res, dir, err := runner.Run(c.Context(), s, p, opts)
-			if res != nil && mode != runner.ModeJSON {
-				runner.Table(c.OutOrStdout(), res, dir)
-			}
-			if err != nil {
-				return &exitError{code: exitHarness, err: fmt.Errorf("run failed (results in %s): %w", dir, err)}
-			}
-			switch res.Verdict {
-			case result.VerdictFail:
-				var failed []string
-				for _, a := range res.Assertions {
-					if !a.Passed() {
-						failed = append(failed, a.Name)
-					}
-				}
-				return &exitError{code: exitAssertion, err: fmt.Errorf("assertion(s) failed: %s", strings.Join(failed, ", "))}
-			case result.VerdictError:
-				return &exitError{code: exitHarness, err: errors.New("some assertions could not be evaluated; see the table")}
+				return &exitError{code: code, err: err, reported: true}
 			}
 			return nil
 		},
@@ -124,4 +92,80 @@ func providerFlag(err error) error {
 		return fmt.Errorf("--%s: %w", oe.Option, oe.Err)
 	}
 	return err
+}
+
+// runScenario is perfrun run: the flags and the scenario checked (bad
+// input, exit 2), then, unless validateOnly, the run. It returns the run's
+// result and folder when it got that far.
+func runFile(c *cobra.Command, file string, sets []string, output string, validateOnly bool, count int,
+	provider string, popts providers.Options, opts runner.Options) (*result.Run, string, error) {
+	vars := map[string]string{}
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, "", badInput(fmt.Errorf("--set: %q is not NAME=VALUE", kv))
+		}
+		if _, dup := vars[k]; dup {
+			return nil, "", badInput(fmt.Errorf("--set %s: given twice", k))
+		}
+		vars[k] = v
+	}
+	var mode string
+	switch output {
+	case runner.ModeHuman, runner.ModeQuiet, runner.ModeJSON:
+		mode = output
+	default:
+		return nil, "", badInput(fmt.Errorf("--output %q: want human, quiet or json", output))
+	}
+	// The provider is checked (not started) before the scenario, so
+	// a bad --provider or provider flag is bad input with --validate too.
+	popts.Repo = opts.Repo
+	p, err := providers.New(provider, popts)
+	if err != nil {
+		return nil, "", badInput(providerFlag(err))
+	}
+	s, err := scenario.LoadFile(file, vars)
+	if err != nil {
+		// A file that cannot be read or is not a valid scenario is bad input.
+		return nil, "", badInput(err)
+	}
+	k6 := opts.K6
+	if validateOnly {
+		k6 = "" // nothing runs: k6 need not be built yet
+	}
+	if err := runner.Preflight(c.Context(), s, opts.Repo, k6); err != nil {
+		return nil, "", badInput(err)
+	}
+	if validateOnly {
+		if mode != runner.ModeJSON {
+			fmt.Fprintf(c.OutOrStdout(), "%s: valid\n", file)
+		}
+		return nil, "", nil
+	}
+	opts.ScenarioFile = file
+	opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
+	opts.Vars = vars
+	if count > 1 {
+		return nil, "", runCount(c, s, p, opts, mode, count)
+	}
+	res, dir, err := runner.Run(c.Context(), s, p, opts)
+	if res != nil && mode != runner.ModeJSON {
+		runner.Table(c.OutOrStdout(), res, dir)
+	}
+	if err != nil {
+		return res, dir, &exitError{code: exitHarness, err: fmt.Errorf("run failed (results in %s): %w", dir, err)}
+	}
+	switch res.Verdict {
+	case result.VerdictFail:
+		var failed []string
+		for _, a := range res.Assertions {
+			if !a.Passed() {
+				failed = append(failed, a.Name)
+			}
+		}
+		return res, dir, &exitError{code: exitAssertion, err: fmt.Errorf("assertion(s) failed: %s", strings.Join(failed, ", "))}
+	case result.VerdictError:
+		return res, dir, &exitError{code: exitHarness, err: errors.New("some assertions could not be evaluated; see the table")}
+	}
+	return res, dir, nil
 }

@@ -1,7 +1,8 @@
 // The dashboards' checks: every panel's PromQL parses with Prometheus's own
 // parser, and every metric a panel names is one the real programs and k6
-// export. A module of its own so that github.com/prometheus/prometheus (a
-// heavy module) stays out of perfrun's go.mod.
+// export. A module of its own: it takes the newest github.com/prometheus/prometheus,
+// whose go.mod wants k8s.io 0.37, while perfrun's go.mod keeps k8s.io at 0.35
+// (and so Prometheus's parser at v0.314.0, for scenario validation).
 module github.com/perfrun/perfrun/dashboards/check
 
 go 1.26.7
