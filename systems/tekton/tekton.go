@@ -73,7 +73,7 @@ func Image(program string) string { return "perfrun/tekton-" + program + ":" + V
 func releaseFile(name string) bool {
 	switch {
 	case name == "100-namespace", name == "events.yaml", name == "webhook-hpa.yaml", name == "resolvers",
-		name == "config-leader-election-events.yaml", name == "config-events.yaml":
+		name == "config-leader-election-events.yaml":
 		return false
 	case strings.HasPrefix(name, "20"), strings.HasPrefix(name, "500-"), strings.HasPrefix(name, "config-"),
 		strings.HasPrefix(name, "clusterrole-aggregate-"), name == "controller.yaml", name == "webhook.yaml":
