@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,6 +311,22 @@ func (p Process) Start(bin, kubeconfig string) (int, error) {
 	// Not waited for: it runs on after this command returns.
 	_ = cmd.Process.Release()
 	return pid, nil
+}
+
+// Up builds kwok into cacheDir when it is missing (from tools/kwok under
+// srcDir), starts it on the cluster of kubeconfig and creates nodes there:
+// what `perfrun cluster kwok` and a run's spec.system.kwok both do.
+func (p Process) Up(ctx context.Context, kube kubernetes.Interface, srcDir, cacheDir, kubeconfig string, nodes []*corev1.Node, log io.Writer) (pid, created int, err error) {
+	if !Tool.Built(cacheDir) {
+		if err := Tool.Build(ctx, srcDir, cacheDir, log); err != nil {
+			return 0, 0, err
+		}
+	}
+	if pid, err = p.Start(filepath.Join(Tool.Dir(cacheDir), "kwok"), kubeconfig); err != nil {
+		return 0, 0, err
+	}
+	created, err = Apply(ctx, kube, nodes)
+	return pid, created, err
 }
 
 // Stop ends the kwok of the pid file (SIGTERM, then SIGKILL after grace).

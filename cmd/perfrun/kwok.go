@@ -64,20 +64,11 @@ func newKwokCmd(opts *local.Options) *cobra.Command {
 			if src == "" {
 				src = "."
 			}
-			if !kwok.Tool.Built(cache) {
-				if err := kwok.Tool.Build(c.Context(), src, cache, out); err != nil {
-					return err
-				}
-			}
 			ns, err := kwok.Nodes(nodes, capacity)
 			if err != nil {
 				return err
 			}
-			pid, err := proc.Start(filepath.Join(kwok.Tool.Dir(cache), "kwok"), kubeconfig)
-			if err != nil {
-				return err
-			}
-			created, err := kwok.Apply(c.Context(), kube, ns)
+			pid, created, err := proc.Up(c.Context(), kube, src, cache, kubeconfig, ns, out)
 			if err != nil {
 				return err
 			}
