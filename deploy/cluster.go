@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -114,19 +114,22 @@ func (c *Client) ApplyCluster(ctx context.Context, runID string, objs []*unstruc
 			rest = append(rest, o)
 		}
 	}
-	for _, group := range [][]*unstructured.Unstructured{crds, rest} {
-		for _, o := range group {
-			if err := c.applyClusterObject(ctx, runID, o); err != nil {
-				return err
-			}
+	for _, o := range crds {
+		if err := c.applyClusterObject(ctx, runID, o); err != nil {
+			return err
 		}
-		if len(group) > 0 && group[0].GetKind() == "CustomResourceDefinition" {
-			if err := c.waitEstablished(ctx, crds, timeout); err != nil {
-				return err
-			}
-			if r, ok := c.Mapper.(interface{ Reset() }); ok {
-				r.Reset() // the new kinds must resolve from here on
-			}
+	}
+	if len(crds) > 0 {
+		if err := c.waitEstablished(ctx, crds, timeout); err != nil {
+			return err
+		}
+		if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
+			r.Reset() // the new kinds must resolve from here on
+		}
+	}
+	for _, o := range rest {
+		if err := c.applyClusterObject(ctx, runID, o); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -157,15 +160,7 @@ func (c *Client) applyClusterObject(ctx context.Context, runID string, o *unstru
 	labels[RunLabel] = runID
 	labels["app.kubernetes.io/managed-by"] = "perfrun"
 	o.SetLabels(labels)
-	data, err := o.MarshalJSON()
-	if err != nil {
-		return fmt.Errorf("encoding %s %s: %w", gvk.Kind, o.GetName(), err)
-	}
-	force := true
-	if _, err := res.Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}); err != nil {
-		return fmt.Errorf("applying %s %s: %w", gvk.Kind, o.GetName(), err)
-	}
-	return nil
+	return serverSideApply(ctx, res, o)
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -204,8 +199,8 @@ func conditionTrue(o *unstructured.Unstructured, typ string) bool {
 // that is going away), CRDs last (their deletion takes the custom
 // resources with it). Every kind is tried; the errors are joined.
 func (c *Client) DeleteCluster(ctx context.Context, runID string, objs []*unstructured.Unstructured) error {
-	order := func(k string) int {
-		switch k {
+	order := func(o *unstructured.Unstructured) int {
+		switch o.GetKind() {
 		case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 			return 0
 		case "CustomResourceDefinition":
@@ -213,33 +208,30 @@ func (c *Client) DeleteCluster(ctx context.Context, runID string, objs []*unstru
 		}
 		return 1
 	}
+	objs = slices.Clone(objs)
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return order(a) - order(b) })
 	var errs []error
-	for pass := 0; pass < 3; pass++ {
-		for _, o := range objs {
-			if order(o.GetKind()) != pass {
-				continue
-			}
-			gvk := o.GroupVersionKind()
-			m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("deleting %s %s: %w", gvk.Kind, o.GetName(), err))
-				continue
-			}
-			res := c.Dynamic.Resource(m.Resource)
-			got, err := res.Get(ctx, o.GetName(), metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("deleting %s %s: %w", gvk.Kind, o.GetName(), err))
-				continue
-			}
-			if got.GetLabels()[RunLabel] != runID {
-				continue // another run's, or not perfrun's
-			}
-			if err := res.Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("deleting %s %s: %w", gvk.Kind, o.GetName(), err))
-			}
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", gvk.Kind, o.GetName(), err))
+			continue
+		}
+		res := c.Dynamic.Resource(m.Resource)
+		got, err := res.Get(ctx, o.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", gvk.Kind, o.GetName(), err))
+			continue
+		}
+		if got.GetLabels()[RunLabel] != runID {
+			continue // another run's, or not perfrun's
+		}
+		if err := res.Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", gvk.Kind, o.GetName(), err))
 		}
 	}
 	return errors.Join(errs...)

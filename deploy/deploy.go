@@ -249,16 +249,23 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 			return fmt.Errorf("applying %s %s: cluster-scoped objects are not allowed in a run's overlay", gvk.Kind, o.GetName())
 		}
 		o.SetNamespace(ns)
-		data, err := o.MarshalJSON()
-		if err != nil {
-			return fmt.Errorf("encoding %s %s: %w", gvk.Kind, o.GetName(), err)
+		if err := serverSideApply(ctx, c.Dynamic.Resource(m.Resource).Namespace(ns), o); err != nil {
+			return err
 		}
-		force := true
-		_, err = c.Dynamic.Resource(m.Resource).Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, data,
-			metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
-		if err != nil {
-			return fmt.Errorf("applying %s %s: %w", gvk.Kind, o.GetName(), err)
-		}
+	}
+	return nil
+}
+
+// serverSideApply applies o through res as perfrun's field manager, taking
+// over fields another manager set.
+func serverSideApply(ctx context.Context, res dynamic.ResourceInterface, o *unstructured.Unstructured) error {
+	data, err := o.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encoding %s %s: %w", o.GetKind(), o.GetName(), err)
+	}
+	force := true
+	if _, err := res.Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}); err != nil {
+		return fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
 	}
 	return nil
 }
