@@ -48,15 +48,11 @@ func startLocal(ctx context.Context, c Config) (*localRun, error) {
 		if c.Kubeconfig == "" {
 			return nil, errors.New("spec.load.target.kubernetes: the cluster gave no kubeconfig")
 		}
-		cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+		cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 		if err != nil {
 			return nil, fmt.Errorf("reading kubeconfig %s: %w", c.Kubeconfig, err)
 		}
-		server := ""
-		if ctxt := cfg.Contexts[cfg.CurrentContext]; ctxt != nil && cfg.Clusters[ctxt.Cluster] != nil {
-			server = cfg.Clusters[ctxt.Cluster].Server
-		}
-		own["TARGETS"], own["KUBECONFIG"] = server, c.Kubeconfig
+		own["TARGETS"], own["KUBECONFIG"] = cfg.Host, c.Kubeconfig
 	} else {
 		target, err := deploy.ServiceURL(ctx, c.Kube, c.Namespace, l.Target)
 		if err != nil {

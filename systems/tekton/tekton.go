@@ -8,6 +8,7 @@
 package tekton
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -316,14 +317,7 @@ func (source) WaitServing(ctx context.Context, c *deploy.Client, ns string, time
 		return last == nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("tekton's webhook not serving after %s (a dry-run TaskRun create): %v", timeout, cmpErr(last, err))
+		return fmt.Errorf("tekton's webhook not serving after %s (a dry-run TaskRun create): %v", timeout, cmp.Or(last, err))
 	}
 	return nil
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
