@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -37,6 +38,7 @@ import (
 	"github.com/perfrun/perfrun/report"
 	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
+	"github.com/perfrun/perfrun/systems"
 )
 
 // Options are a run's settings beside the scenario.
@@ -209,15 +211,23 @@ func (r *runState) connect(ctx context.Context, provider cluster.Provider) error
 
 func (r *runState) deploy(ctx context.Context) error {
 	sys := r.s.Spec.System
+	var (
+		objs []*unstructured.Unstructured
+		src  *systems.Rendered // a third-party system (source.go)
+		err  error
+	)
 	if sys.Source != nil {
-		return r.deploySource(ctx)
-	}
-	objs, err := deploy.Render(filepath.Join(r.opts.Repo, sys.Overlay))
-	if err != nil {
-		return err
-	}
-	if err := deploy.Customize(objs, sys.Components); err != nil {
-		return err
+		if src, err = r.prepareSource(ctx); err != nil {
+			return err
+		}
+		objs = src.Namespaced
+	} else {
+		if objs, err = deploy.Render(filepath.Join(r.opts.Repo, sys.Overlay)); err != nil {
+			return err
+		}
+		if err := deploy.Customize(objs, sys.Components); err != nil {
+			return err
+		}
 	}
 	for k, v := range deploy.Images(objs) {
 		r.res.Versions[k] = v
@@ -228,11 +238,21 @@ func (r *runState) deploy(ctx context.Context) error {
 	}
 	r.nsMade = true
 	r.p.Linef("namespace %s", r.ns)
+	if src != nil {
+		if err := r.installSource(ctx, src); err != nil {
+			return err
+		}
+	}
 	if err := r.dc.Apply(ctx, r.ns, objs); err != nil {
 		return err
 	}
 	if err := r.dc.WaitReady(ctx, r.ns, deploy.Workloads(objs), sys.ReadyTimeout.Duration); err != nil {
 		return err
+	}
+	if src != nil {
+		if err := src.Source.WaitServing(ctx, r.dc, r.ns, sys.ReadyTimeout.Duration); err != nil {
+			return err
+		}
 	}
 	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
 }

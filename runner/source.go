@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/perfrun/perfrun/cluster/kwok"
-	"github.com/perfrun/perfrun/deploy"
 	"github.com/perfrun/perfrun/internal/gotool"
 	"github.com/perfrun/perfrun/systems"
 	// The third-party systems a scenario's spec.system.source can name.
@@ -25,79 +24,56 @@ type sourceState struct {
 	kwokNodes   bool
 }
 
-// deploySource deploys a system perfrun builds from a pinned module: its
-// images built and loaded, its cluster-scoped objects applied under the
-// run's label, kwok's nodes started when asked, then the namespaced
-// objects, and a wait until the system serves.
-func (r *runState) deploySource(ctx context.Context) error {
-	sys := r.s.Spec.System
-	rendered, err := systems.Render(ctx, r.opts.Repo, sys, r.ns)
+// prepareSource renders a system perfrun builds from a pinned module and
+// builds and loads its images: everything before the namespace exists.
+func (r *runState) prepareSource(ctx context.Context) (*systems.Rendered, error) {
+	rendered, err := systems.Render(ctx, r.opts.Repo, r.s.Spec.System, r.ns)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	src := rendered.Source
 	r.res.Versions[src.Name()] = rendered.Version
 	r.p.Linef("%s %s: %d cluster-scoped and %d namespaced objects", src.Name(), rendered.Version, len(rendered.Cluster), len(rendered.Namespaced))
 	built, err := src.Images(ctx, r.opts.Repo, r.cacheDir(), rendered.Version, r.p.Writer())
 	if err != nil {
-		return fmt.Errorf("building %s %s: %w", src.Name(), rendered.Version, err)
+		return nil, fmt.Errorf("building %s %s: %w", src.Name(), rendered.Version, err)
 	}
 	var tars []string
 	for _, b := range built {
 		tars = append(tars, b.Tarball)
 	}
 	if err := r.provider.LoadImages(ctx, tars); err != nil {
-		return fmt.Errorf("loading %s's images: %w", src.Name(), err)
+		return nil, fmt.Errorf("loading %s's images: %w", src.Name(), err)
 	}
-	for k, v := range deploy.Images(rendered.Namespaced) {
-		r.res.Versions[k] = v
-	}
-	if err := r.dc.CreateNamespace(ctx, r.ns, r.res.RunID); err != nil {
-		return err
-	}
-	r.nsMade = true
-	r.p.Linef("namespace %s", r.ns)
+	return rendered, nil
+}
+
+// installSource puts what the system needs outside the namespace: kwok's
+// nodes when asked, and its cluster-scoped objects under the run's label
+// (removed by tearDownSource).
+func (r *runState) installSource(ctx context.Context, rendered *systems.Rendered) error {
+	sys := r.s.Spec.System
 	if sys.Kwok != nil {
 		if err := r.startKwok(ctx, sys.Kwok.Nodes); err != nil {
 			return err
 		}
 	}
 	r.src.clusterObjs = rendered.Cluster
-	if err := r.dc.ApplyCluster(ctx, r.res.RunID, rendered.Cluster, sys.ReadyTimeout.Duration); err != nil {
-		return err
-	}
-	if err := r.dc.Apply(ctx, r.ns, rendered.Namespaced); err != nil {
-		return err
-	}
-	if err := r.dc.WaitReady(ctx, r.ns, deploy.Workloads(rendered.Namespaced), sys.ReadyTimeout.Duration); err != nil {
-		return err
-	}
-	if err := src.WaitServing(ctx, r.dc, r.ns, sys.ReadyTimeout.Duration); err != nil {
-		return err
-	}
-	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
+	return r.dc.ApplyCluster(ctx, r.res.RunID, rendered.Cluster, sys.ReadyTimeout.Duration)
 }
 
 // startKwok builds kwok when needed and starts it with n simulated nodes;
 // its log goes into the result folder.
 func (r *runState) startKwok(ctx context.Context, n int) error {
-	cache := r.cacheDir()
-	if !kwok.Tool.Built(cache) {
-		if err := kwok.Tool.Build(ctx, r.opts.Repo, cache, r.p.Writer()); err != nil {
-			return err
-		}
-	}
 	nodes, err := kwok.Nodes(n, kwok.DefaultCapacity)
 	if err != nil {
 		return fmt.Errorf("spec.system.kwok.nodes: %w", err)
 	}
 	proc := &kwok.Process{Dir: filepath.Join(r.dir, "kwok")}
-	pid, err := proc.Start(filepath.Join(kwok.Tool.Dir(cache), "kwok"), r.access.Kubeconfig)
-	if err != nil {
-		return err
+	pid, created, err := proc.Up(ctx, r.kube, r.opts.Repo, r.cacheDir(), r.access.Kubeconfig, nodes, r.p.Writer())
+	if pid != 0 {
+		r.src.kwok = proc
 	}
-	r.src.kwok = proc
-	created, err := kwok.Apply(ctx, r.kube, nodes)
 	if err != nil {
 		return err
 	}
