@@ -152,13 +152,19 @@ func (objectDisruptionKind) Evaluate(ctx context.Context, env *Env, a scenario.A
 		res.Error = fmt.Sprintf("chaos action %s never ran", o.Chaos)
 		return res
 	}
-	in, watched, err := objectRecords(ctx, env, o.Resource, o.Selector, w.Start, env.Window.End)
+	// A fault that lasts (podFailure) is judged on what was created while
+	// it held: after it, the pods are back and nothing more is at stake.
+	end, until := env.Window.End, "the load's end"
+	if w.Lasts && !w.End.IsZero() && w.End.Before(end) {
+		end, until = w.End, "its end"
+	}
+	in, watched, err := objectRecords(ctx, env, o.Resource, o.Selector, w.Start, end)
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
 	if len(in) == 0 {
-		res.Error = fmt.Sprintf("no %s created from %s's start to the load's end in namespace %s (%d watched in all)", o.Resource, o.Chaos, env.Window.Namespace, watched)
+		res.Error = fmt.Sprintf("no %s created from %s's start to %s in namespace %s (%d watched in all)", o.Resource, o.Chaos, until, env.Window.Namespace, watched)
 		return res
 	}
 	secs, never, _ := objects.Latencies(in, o.To, o.Condition)
@@ -169,8 +175,8 @@ func (objectDisruptionKind) Evaluate(ctx context.Context, env *Env, a scenario.A
 		}
 	}
 	share := float64(missed) / float64(len(in))
-	what := fmt.Sprintf("share of %s created from %s's start to the load's end past %s to %s: %d of %d (%s; %d never got there) ≤ 1/%d + %g = %s",
-		o.Resource, o.Chaos, o.Deadline, target(o.To, o.Condition), missed, len(in), FormatValue(&share), never, o.Replicas, o.Tolerance, FormatValue(&bound))
+	what := fmt.Sprintf("share of %s created from %s's start to %s past %s to %s: %d of %d (%s; %d never got there) ≤ 1/%d + %g = %s",
+		o.Resource, o.Chaos, until, o.Deadline, target(o.To, o.Condition), missed, len(in), FormatValue(&share), never, o.Replicas, o.Tolerance, FormatValue(&bound))
 	r := Check(a.Name, KindObjectDisruption, joinDesc(a.Description, what), "<=", share, bound)
 	r.Series = []Series{{Labels: map[string]string{"objects": "missed"}, Points: []Point{{T: env.Window.End.UnixMilli(), V: float64(missed)}}},
 		{Labels: map[string]string{"objects": "created"}, Points: []Point{{T: env.Window.End.UnixMilli(), V: float64(len(in))}}}}

@@ -163,6 +163,15 @@ func TestObjectDisruption(t *testing.T) {
 	if r.Status != Fail || *r.Value != 0.4 || r.Bound != 0.25 || !strings.Contains(r.Description, "4 of 10 (0.4; 1 never got there) ≤ 1/5 + 0.05 = 0.25") {
 		t.Errorf("result %+v", r)
 	}
+	// A failure that lasts from 20s to 23s: only the 4 objects created
+	// while it held count (3 slow, 1 never).
+	env := objectsEnv(recs)
+	env.Window.Chaos = map[string]scenario.ActionWindow{"kill": {Start: sec(20), End: sec(23), Lasts: true}}
+	d.Replicas, d.Tolerance = 2, 0.1
+	r = evaluate(env, a)
+	if r.Status != Fail || *r.Value != 1 || !strings.Contains(r.Description, "from kill's start to its end past 30s to Succeeded=True: 4 of 4") {
+		t.Errorf("lasting action: %+v", r)
+	}
 	d.Chaos = "other"
 	if r := evaluate(objectsEnv(recs), a); r.Status != Error || r.Error != "chaos action other never ran" {
 		t.Errorf("chaos that never ran: %+v", r)

@@ -46,8 +46,9 @@ type Action interface {
 // kinds maps each kind of scenario action to its implementation: the one
 // place a new kind is wired.
 var kinds = map[string]func(scenario.ActionSpec) Action{
-	scenario.KindPodKill: func(s scenario.ActionSpec) Action { return podKill{s.(*scenario.PodKill)} },
-	scenario.KindUpgrade: func(s scenario.ActionSpec) Action { return upgrade{s.(*scenario.Upgrade)} },
+	scenario.KindPodKill:    func(s scenario.ActionSpec) Action { return podKill{s.(*scenario.PodKill)} },
+	scenario.KindPodFailure: func(s scenario.ActionSpec) Action { return podFailure{s.(*scenario.PodFailure)} },
+	scenario.KindUpgrade:    func(s scenario.ActionSpec) Action { return upgrade{s.(*scenario.Upgrade)} },
 }
 
 // For is the implementation of the action's kind.
@@ -116,6 +117,10 @@ type Injector struct {
 	Repo   string
 	System scenario.System
 	Deploy Applier
+	// PauseImage replaces a podFailure's containers' images when the
+	// action names none: the cluster's pod sandbox image, which every node
+	// has (default DefaultPauseImage).
+	PauseImage string
 	// Upgraded, if set, is told the images an upgrade to an overlay
 	// applied (WORKLOAD/CONTAINER → image).
 	Upgraded func(images map[string]string)
@@ -195,7 +200,7 @@ func Windows(events []result.Event) map[string]scenario.ActionWindow {
 	out := map[string]scenario.ActionWindow{}
 	for _, e := range events {
 		if !e.Start.IsZero() {
-			out[e.Name] = scenario.ActionWindow{Start: e.Start, End: e.End}
+			out[e.Name] = scenario.ActionWindow{Start: e.Start, End: e.End, Lasts: scenario.Lasts(e.Kind)}
 		}
 	}
 	return out

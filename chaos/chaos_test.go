@@ -46,36 +46,36 @@ func statefulSet(name string, n int) []runtime.Object {
 
 func TestPick(t *testing.T) {
 	pods := []string{"c-0", "c-1", "c-2", "c-3"}
-	got, err := Pick(pods, scenario.PodKill{Component: "c", Ordinal: ptr(2)}, 1)
+	got, err := Pick(pods, scenario.PodKill{Component: "c", Ordinal: ptr(2)}.Pods(), 1)
 	if err != nil || !slices.Equal(got, []string{"c-2"}) {
 		t.Errorf("ordinal: %v %v", got, err)
 	}
-	if _, err := Pick(pods, scenario.PodKill{Component: "c", Ordinal: ptr(7)}, 1); err == nil || !strings.Contains(err.Error(), "c-7") {
+	if _, err := Pick(pods, scenario.PodKill{Component: "c", Ordinal: ptr(7)}.Pods(), 1); err == nil || !strings.Contains(err.Error(), "c-7") {
 		t.Errorf("missing ordinal: %v", err)
 	}
-	a, _ := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(2)}, 42)
-	b, _ := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(2)}, 42)
+	a, _ := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(2)}.Pods(), 42)
+	b, _ := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(2)}.Pods(), 42)
 	if len(a) != 2 || !slices.Equal(a, b) {
 		t.Errorf("count with one seed must pick the same two pods: %v %v", a, b)
 	}
 	seen := map[string]bool{}
 	for seed := range int64(40) {
-		p, _ := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(1)}, seed)
+		p, _ := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(1)}.Pods(), seed)
 		seen[p[0]] = true
 	}
 	if len(seen) < 3 {
 		t.Errorf("random pick over 40 seeds chose only %v", seen)
 	}
-	if p, _ := Pick(pods, scenario.PodKill{Component: "c", Percent: ptr(50)}, 1); len(p) != 2 {
+	if p, _ := Pick(pods, scenario.PodKill{Component: "c", Percent: ptr(50)}.Pods(), 1); len(p) != 2 {
 		t.Errorf("50%% of 4 = %v", p)
 	}
-	if p, _ := Pick(pods, scenario.PodKill{Component: "c", Percent: ptr(30)}, 1); len(p) != 2 {
+	if p, _ := Pick(pods, scenario.PodKill{Component: "c", Percent: ptr(30)}.Pods(), 1); len(p) != 2 {
 		t.Errorf("30%% of 4 rounds up to 2: %v", p)
 	}
-	if _, err := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(5)}, 1); err == nil {
+	if _, err := Pick(pods, scenario.PodKill{Component: "c", Count: ptr(5)}.Pods(), 1); err == nil {
 		t.Error("count above running pods must fail")
 	}
-	if _, err := Pick(nil, scenario.PodKill{Component: "c"}, 1); err == nil {
+	if _, err := Pick(nil, scenario.PodKill{Component: "c"}.Pods(), 1); err == nil {
 		t.Error("no pods must fail")
 	}
 }
@@ -413,6 +413,8 @@ func TestEveryKindHasAnAction(t *testing.T) {
 		switch k {
 		case scenario.KindPodKill:
 			a.PodKill = &scenario.PodKill{}
+		case scenario.KindPodFailure:
+			a.PodFailure = &scenario.PodFailure{}
 		case scenario.KindUpgrade:
 			a.Upgrade = &scenario.Upgrade{}
 		}

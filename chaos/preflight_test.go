@@ -46,11 +46,11 @@ func TestPreflight(t *testing.T) {
 		{"unknown component", three, []scenario.Action{kill(0, scenario.PodKill{Component: "nope", Count: ptr(1)})},
 			`spec.chaos[0].podKill.component: no workload "nope" in the overlay`},
 		{"count above replicas", three, []scenario.Action{kill(0, scenario.PodKill{Component: "worker", Count: ptr(5)})},
-			"spec.chaos[0].podKill.count: asks to kill 5 pods of worker, which has at most 2 replicas"},
+			"spec.chaos[0].podKill.count: asks for 5 pods of worker, which has at most 2 replicas"},
 		{"ordinal above replicas", three, []scenario.Action{kill(0, scenario.PodKill{Component: "controller", Ordinal: ptr(3)})},
 			"spec.chaos[0].podKill.ordinal: no pod controller-3: controller has at most 3 replicas in this run (ordinals 0..2)"},
 		{"replicas from the overlay", nil, []scenario.Action{kill(0, scenario.PodKill{Component: "worker", Count: ptr(2)})},
-			"spec.chaos[0].podKill.count: asks to kill 2 pods of worker, which has at most 1 replicas"},
+			"spec.chaos[0].podKill.count: asks for 2 pods of worker, which has at most 1 replicas"},
 		{"ordinal of a deployment", three, []scenario.Action{kill(0, scenario.PodKill{Component: "worker", Ordinal: ptr(0)})},
 			"spec.chaos[0].podKill.ordinal: worker is a Deployment"},
 		{"scaled up by an earlier upgrade", three, []scenario.Action{

@@ -47,3 +47,10 @@ type Teardowner interface {
 type LogExporter interface {
 	ExportLogs(ctx context.Context, dest string) error
 }
+
+// PauseImager is a Provider whose nodes' pod sandbox image is not
+// kubeadm's: chaos's podFailure uses it as the image that does nothing,
+// since every node of the cluster has it.
+type PauseImager interface {
+	PauseImage() string
+}

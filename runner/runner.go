@@ -292,7 +292,7 @@ func (r *runState) load(ctx context.Context) error {
 	start := k6.Started()
 	r.res.LoadStart = start
 	inj := &chaos.Injector{Client: r.kube, Dynamic: r.dc.Dynamic, ChaosMesh: r.chaosMesh, Namespace: r.ns, Seed: int64(start.UnixNano()),
-		Repo: r.opts.Repo, System: r.s.Spec.System, Deploy: r.dc,
+		Repo: r.opts.Repo, System: r.s.Spec.System, Deploy: r.dc, PauseImage: pauseImage(r.provider),
 		Upgraded: func(images map[string]string) {
 			for k, v := range images {
 				r.res.Versions["upgraded:"+k] = v
@@ -491,4 +491,12 @@ func (r *runState) finish(err error) {
 	if werr := report.Write(r.dir, r.res); werr != nil {
 		r.p.Linef("writing report: %v", werr)
 	}
+}
+
+// pauseImage is the provider's pod sandbox image, "" for chaos's default.
+func pauseImage(p cluster.Provider) string {
+	if pi, ok := p.(cluster.PauseImager); ok {
+		return pi.PauseImage()
+	}
+	return ""
 }

@@ -80,7 +80,7 @@ func TestPreflight(t *testing.T) {
 	s = smoke(t)
 	many := 99
 	s.Spec.Chaos[0].PodKill.Count = &many
-	if err := Preflight(context.Background(), s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.count: asks to kill 99 pods") {
+	if err := Preflight(context.Background(), s, "..", "/bin/true"); err == nil || !strings.Contains(err.Error(), "spec.chaos[0].podKill.count: asks for 99 pods") {
 		t.Errorf("count above replicas: %v", err)
 	}
 	s = smoke(t)

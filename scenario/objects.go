@@ -33,14 +33,16 @@ type ObjectLatency struct {
 }
 
 // ObjectDisruption: the share of objects created from a chaos action's
-// start to the end of the load that took longer than Deadline to reach
+// start to its end (an action that lasts: podFailure) or to the end of the
+// load (a podKill) that took longer than Deadline to reach
 // the condition (or never did) ≤ 1/replicas + tolerance.
 type ObjectDisruption struct {
 	Resource  string `yaml:"resource" json:"resource"`
 	Selector  string `yaml:"selector,omitempty" json:"selector,omitempty"`
 	Condition string `yaml:"condition,omitempty" json:"condition,omitempty"`
 	To        string `yaml:"to,omitempty" json:"to,omitempty"`
-	// Chaos names the action whose start opens the window.
+	// Chaos names the action whose start opens the window; an action that
+	// lasts (podFailure) closes it at its end, any other at the load's end.
 	Chaos    string   `yaml:"chaos" json:"chaos"`
 	Deadline Duration `yaml:"deadline" json:"deadline"`
 	// Replicas of the killed component (default: from spec.system when
@@ -125,8 +127,8 @@ func (v *validator) objectAssertion(p string, a *Assertion, actions map[string]*
 			v.add(p+".deadline", "required and > 0: how long an object may take, e.g. 30s")
 		}
 		if o.Replicas < 1 {
-			why := "required when the action is not a podKill whose component's replicas spec.system.components sets"
-			if act := actions[o.Chaos]; act != nil && act.PodKill != nil {
+			why := "required when the action is not a pod action whose component's replicas spec.system.components sets"
+			if act := actions[o.Chaos]; act != nil && isPodAction(act) {
 				why = "required when spec.system.components does not set the killed component's replicas"
 			}
 			v.add(p+".replicas", "%s", why)
@@ -135,6 +137,11 @@ func (v *validator) objectAssertion(p string, a *Assertion, actions map[string]*
 			v.add(p+".tolerance", "must be in [0, 1), got %g", o.Tolerance)
 		}
 	}
+}
+
+func isPodAction(a *Action) bool {
+	_, ok := a.Spec().(PodAction)
+	return ok
 }
 
 // objectKinds are the object assertion keys set on a, for counting kinds.

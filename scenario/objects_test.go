@@ -66,7 +66,7 @@ func TestObjectAssertionErrors(t *testing.T) {
 		{"disruption no chaos", "chaos: kill_one, deadline: 30s", "deadline: 30s", []string{"spec.assertions[7].objectDisruption.chaos: required"}},
 		{"disruption deadline", "chaos: kill_one, deadline: 30s", "chaos: kill_one", []string{"spec.assertions[7].objectDisruption.deadline: required and > 0"}},
 		{"disruption tolerance", "tolerance: 0.1}", "tolerance: 1}", []string{"spec.assertions[7].objectDisruption.tolerance: must be in [0, 1), got 1"}},
-		{"disruption upgrade replicas", "chaos: kill_one, deadline: 30s", "chaos: upgrade, deadline: 30s", []string{"spec.assertions[7].objectDisruption.replicas: required when the action is not a podKill"}},
+		{"disruption upgrade replicas", "chaos: kill_one, deadline: 30s", "chaos: upgrade, deadline: 30s", []string{"spec.assertions[7].objectDisruption.replicas: required when the action is not a pod action"}},
 		{"disruption resource", "objectDisruption: {resource: taskruns.tekton.dev/v1,", "objectDisruption: {", []string{"spec.assertions[7].objectDisruption.resource: required"}},
 	}
 	for _, tc := range cases {

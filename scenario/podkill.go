@@ -18,12 +18,14 @@ type PodKill struct {
 // Kind implements ActionSpec.
 func (k *PodKill) Kind() string { return KindPodKill }
 
+// Pods implements PodAction: which pods the kill takes.
+func (k PodKill) Pods() PodPick {
+	return PodPick{Component: k.Component, Count: k.Count, Ordinal: k.Ordinal, Percent: k.Percent, Seed: k.Seed}
+}
+
 // Default implements ActionSpec: one pod, killed at once.
 func (k *PodKill) Default() {
-	if k.Count == nil && k.Ordinal == nil && k.Percent == nil {
-		one := 1
-		k.Count = &one
-	}
+	defaultPick(&k.Count, &k.Ordinal, &k.Percent)
 	if k.GracePeriod == nil {
 		zero := D(0)
 		k.GracePeriod = &zero
@@ -35,32 +37,9 @@ func (k *PodKill) Default() {
 // it at preflight.
 func (k *PodKill) Validate(p string, _ *Scenario) []FieldError {
 	v := &validator{}
-	if k.Component == "" {
-		v.add(p+".component", "required")
-	} else if !dnsLabel.MatchString(k.Component) {
-		v.add(p+".component", "must be a workload name (DNS label), got %q", k.Component)
-	}
-	set := 0
-	if k.Count != nil {
-		set++
-		if *k.Count < 1 {
-			v.add(p+".count", "must be ≥ 1, got %d", *k.Count)
-		}
-	}
-	if k.Ordinal != nil {
-		set++
-		if *k.Ordinal < 0 {
-			v.add(p+".ordinal", "must be ≥ 0, got %d", *k.Ordinal)
-		}
-	}
-	if k.Percent != nil {
-		set++
-		if *k.Percent < 1 || *k.Percent > 100 {
-			v.add(p+".percent", "must be 1..100, got %d", *k.Percent)
-		}
-	}
-	if set > 1 {
-		v.add(p, "at most one of count, ordinal, percent may be set")
+	v.validatePick(p, k.Pods())
+	if k.GracePeriod != nil && k.GracePeriod.Duration < 0 {
+		v.add(p+".gracePeriod", "must be ≥ 0, got %s", k.GracePeriod)
 	}
 	return v.errs
 }

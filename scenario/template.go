@@ -20,9 +20,11 @@ type Window struct {
 	Chaos     map[string]ActionWindow
 }
 
-// ActionWindow is when a chaos action ran.
+// ActionWindow is when a chaos action ran. Lasts says its fault held
+// from Start to End (a podFailure), rather than starting at Start.
 type ActionWindow struct {
 	Start, End time.Time
+	Lasts      bool
 }
 
 // PromDuration writes d as a PromQL duration in whole seconds ("95s"),

@@ -180,10 +180,11 @@ type Drain struct {
 type Action struct {
 	// Name is an identifier ([A-Za-z_][A-Za-z0-9_]*) so that assertions can
 	// write {{.chaos.NAME.start}}.
-	Name    string   `yaml:"name" json:"name"`
-	At      Duration `yaml:"at" json:"at"`
-	PodKill *PodKill `yaml:"podKill,omitempty" json:"podKill,omitempty"`
-	Upgrade *Upgrade `yaml:"upgrade,omitempty" json:"upgrade,omitempty"`
+	Name       string      `yaml:"name" json:"name"`
+	At         Duration    `yaml:"at" json:"at"`
+	PodKill    *PodKill    `yaml:"podKill,omitempty" json:"podKill,omitempty"`
+	PodFailure *PodFailure `yaml:"podFailure,omitempty" json:"podFailure,omitempty"`
+	Upgrade    *Upgrade    `yaml:"upgrade,omitempty" json:"upgrade,omitempty"`
 }
 
 // ActionSpec is the settings of one kind of chaos action (*PodKill,
@@ -199,14 +200,36 @@ type ActionSpec interface {
 	Validate(p string, s *Scenario) []FieldError
 }
 
+// PodAction is an action on picked pods of one component (podKill,
+// podFailure): what it picks, for preflight and the assertions that
+// count a component's replicas.
+type PodAction interface {
+	ActionSpec
+	Pods() PodPick
+}
+
 // actionKinds are the kinds an action may have, in the order error
-// messages list them: a kind's key and its field on Action.
+// messages list them: a kind's key, its field on Action, and whether it
+// lasts (holds its fault from its start to its end, so its end closes a
+// disruption window; a kill or an upgrade only starts one).
 var actionKinds = []struct {
-	key  string
-	spec func(*Action) ActionSpec
+	key   string
+	spec  func(*Action) ActionSpec
+	lasts bool
 }{
-	{KindPodKill, func(a *Action) ActionSpec { return nilOr(a.PodKill) }},
-	{KindUpgrade, func(a *Action) ActionSpec { return nilOr(a.Upgrade) }},
+	{KindPodKill, func(a *Action) ActionSpec { return nilOr(a.PodKill) }, false},
+	{KindPodFailure, func(a *Action) ActionSpec { return nilOr(a.PodFailure) }, true},
+	{KindUpgrade, func(a *Action) ActionSpec { return nilOr(a.Upgrade) }, false},
+}
+
+// Lasts says an action of the kind holds its fault until it ends.
+func Lasts(kind string) bool {
+	for _, k := range actionKinds {
+		if k.key == kind {
+			return k.lasts
+		}
+	}
+	return false
 }
 
 // nilOr keeps a nil *T from becoming a non-nil interface.

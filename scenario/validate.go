@@ -92,12 +92,13 @@ func defTarget(t *Target) {
 	}
 }
 
-// killedReplicas is the replicas of the component a podKill action named
-// chaos kills, when the scenario sets them; 0 otherwise.
+// killedReplicas is the replicas of the component the pod action named
+// chaos acts on, when the scenario sets them; 0 otherwise (preflight
+// takes them from the rendered overlay).
 func (s *Scenario) killedReplicas(chaos string) int32 {
 	for _, a := range s.Spec.Chaos {
-		if a.Name == chaos && a.PodKill != nil {
-			if c, ok := s.Spec.System.Components[a.PodKill.Component]; ok && c.Replicas != nil {
+		if pa, ok := a.Spec().(PodAction); ok && a.Name == chaos {
+			if c, ok := s.Spec.System.Components[pa.Pods().Component]; ok && c.Replicas != nil {
 				return *c.Replicas
 			}
 		}

@@ -107,6 +107,10 @@ func (c *Cluster) Kubeconfig() string { return c.path("kubeconfig") }
 // Name implements cluster.Provider.
 func (c *Cluster) Name() string { return "local" }
 
+// PauseImage implements cluster.PauseImager: containerd's sandbox image,
+// imported at up.
+func (c *Cluster) PauseImage() string { return PauseImage }
+
 // Ensure implements cluster.Provider: it brings the cluster up (a no-op
 // when it runs) and says how to reach it.
 func (c *Cluster) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, error) {

@@ -132,7 +132,7 @@ func TestMalformedInputs(t *testing.T) {
 		{"metric contract name", validate(file("    readyTimeout: 2m\n", "    readyTimeout: 2m\n    metrics: {latency: 'x{a=\"b\"}'}\n")), 2, "must be a metric name", "spec.system.metrics.latency"},
 		{"evenDistribution by", validate(file("  assertions:\n", "  assertions:\n    - name: even\n      evenDistribution: {max: 1.5, by: 'pod)'}\n")), 2, "must be label names", "spec.assertions[0].evenDistribution.by"},
 		// Chaos against the replicas the run has.
-		{"podKill count", validate(file(kill, "podKill: {component: worker, count: 5}")), 2, "asks to kill 5 pods of worker, which has at most 2 replicas", "spec.chaos[0].podKill.count"},
+		{"podKill count", validate(file(kill, "podKill: {component: worker, count: 5}")), 2, "asks for 5 pods of worker, which has at most 2 replicas", "spec.chaos[0].podKill.count"},
 		{"podKill ordinal of a Deployment", validate(file(kill, "podKill: {component: worker, ordinal: 0}")), 2, "worker is a Deployment, whose pods have no ordinals", "spec.chaos[0].podKill.ordinal"},
 		{"podKill ordinal beyond replicas", validate(file(kill, "podKill: {component: controller, ordinal: 3}")), 2, "no pod controller-3", "spec.chaos[0].podKill.ordinal"},
 		{"podKill component", validate(file(kill, "podKill: {component: wrker}")), 2, `no workload "wrker" in the overlay`, "spec.chaos[0].podKill.component"},
