@@ -42,11 +42,14 @@ type LeaseSummary struct {
 	Holders []HolderSummary `json:"holders,omitempty"`
 }
 
-// HolderSummary is one holder identity's share of the Leases.
+// HolderSummary is one holder's share of the Leases: one pod, which
+// Knative's leader election names by a different POD_UUID identity in
+// each Lease (one elector per reconciler), client-go's by one.
 type HolderSummary struct {
-	Holder string `json:"holder"`
-	// Pod is the pod part of the identity (client-go's and Knative's
-	// leader election write POD_UUID).
+	// Holder is the first identity seen; Identities how many the pod used.
+	Holder     string `json:"holder"`
+	Identities int    `json:"identities"`
+	// Pod is the pod part of the identities.
 	Pod string `json:"pod"`
 	// Leases is how many Leases it held at some time; AtEnd how many it
 	// held when watching stopped, and Since since when it held all of
@@ -67,13 +70,14 @@ func PodOf(holder string) string {
 	return pod
 }
 
-// Summarize sums spans up by holder: those holding the most Leases at the
-// end first, then by lease-seconds.
+// Summarize sums spans up by holder pod: those holding the most Leases
+// at the end first, then by lease-seconds.
 func Summarize(spans []LeaseSpan) LeaseSummary {
 	var s LeaseSummary
 	leases := map[string]bool{}
 	byHolder := map[string]*HolderSummary{}
 	held := map[string]map[string]bool{}
+	ids := map[string]map[string]bool{}
 	for _, sp := range spans {
 		leases[sp.Lease] = true
 		if s.From.IsZero() || sp.From.Before(s.From) {
@@ -82,13 +86,16 @@ func Summarize(spans []LeaseSpan) LeaseSummary {
 		if sp.To.After(s.To) {
 			s.To = sp.To
 		}
-		h := byHolder[sp.Holder]
+		pod := PodOf(sp.Holder)
+		h := byHolder[pod]
 		if h == nil {
-			h = &HolderSummary{Holder: sp.Holder, Pod: PodOf(sp.Holder), First: sp.From, Last: sp.To}
-			byHolder[sp.Holder] = h
-			held[sp.Holder] = map[string]bool{}
+			h = &HolderSummary{Holder: sp.Holder, Pod: pod, First: sp.From, Last: sp.To}
+			byHolder[pod] = h
+			held[pod] = map[string]bool{}
+			ids[pod] = map[string]bool{}
 		}
-		held[sp.Holder][sp.Lease] = true
+		held[pod][sp.Lease] = true
+		ids[pod][sp.Holder] = true
 		h.HeldSeconds += sp.To.Sub(sp.From).Seconds()
 		if sp.From.Before(h.First) {
 			h.First = sp.From
@@ -106,11 +113,12 @@ func Summarize(spans []LeaseSpan) LeaseSummary {
 	s.Leases = len(leases)
 	for name, h := range byHolder {
 		h.Leases = len(held[name])
+		h.Identities = len(ids[name])
 		h.HeldSeconds = math.Round(h.HeldSeconds*1e3) / 1e3
 		s.Holders = append(s.Holders, *h)
 	}
 	slices.SortFunc(s.Holders, func(a, b HolderSummary) int {
-		return cmp.Or(cmp.Compare(b.AtEnd, a.AtEnd), cmp.Compare(b.HeldSeconds, a.HeldSeconds), cmp.Compare(a.Holder, b.Holder))
+		return cmp.Or(cmp.Compare(b.AtEnd, a.AtEnd), cmp.Compare(b.HeldSeconds, a.HeldSeconds), cmp.Compare(a.Pod, b.Pod))
 	})
 	return s
 }

@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -105,5 +106,21 @@ func TestSummarize(t *testing.T) {
 	}
 	if d := Summarize(nil).Describe(t0); !strings.Contains(d, "no lease") {
 		t.Errorf("empty: %q", d)
+	}
+}
+
+// Knative's leader election gives each Lease its own identity
+// (POD_UUID per elector): one pod holding five Leases is one holder.
+func TestSummarizeGroupsIdentitiesByPod(t *testing.T) {
+	var spans []LeaseSpan
+	for i, l := range []string{"hook.a.00-of-01", "hook.b.00-of-01", "hook.c.00-of-01"} {
+		spans = append(spans, LeaseSpan{Lease: l, Holder: fmt.Sprintf("webhook-7d-xx5wn_%d", i), From: at(0), To: at(30), Open: true})
+	}
+	s := Summarize(spans)
+	if len(s.Holders) != 1 || s.Holders[0].Pod != "webhook-7d-xx5wn" || s.Holders[0].Identities != 3 || s.Holders[0].AtEnd != 3 {
+		t.Fatalf("summary %+v", s)
+	}
+	if got, want := s.Describe(t0), "webhook-7d-xx5wn held 3/3 leases from 0s to the end (30s)"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
 	}
 }
