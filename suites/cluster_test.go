@@ -170,10 +170,11 @@ var _ = Describe("smoke", Label(suites.LabelSmoke, suites.LabelNightly, suites.L
 var _ = Describe("properties", Label(suites.LabelNightly, suites.LabelNeedsCluster), func() {
 	n := runsPerMode()
 	for _, p := range suites.Pairs {
-		labels := Label(p.Property)
+		names := append([]string{p.Property}, p.Labels...)
 		if p.CI {
-			labels = Label(p.Property, suites.LabelCI)
+			names = append(names, suites.LabelCI)
 		}
+		labels := Label(names...)
 		Describe(p.Property, labels, func() {
 			for i := 1; i <= n; i++ {
 				suffix := ""

@@ -17,6 +17,10 @@ const (
 	LabelNeedsCluster = "needs-cluster" // runs perfrun run against a cluster
 	// LabelCI marks the one good/bad pair that make test runs beside smoke.
 	LabelCI = "ci"
+	// LabelTekton marks the pairs on the real Tekton Pipelines controller
+	// (built from its pinned module; TaskRuns complete on kwok's nodes):
+	// make test-tekton, which make test runs too.
+	LabelTekton = "tekton"
 )
 
 // SmokeScenario is the smoke run (≤ 2 minutes on a 2-core machine).
@@ -38,6 +42,9 @@ type Pair struct {
 	Why string
 	// CI puts the pair in make test (LabelCI).
 	CI bool
+	// Labels are more spec labels: LabelTekton for a pair on the real
+	// Tekton Pipelines controller.
+	Labels []string
 }
 
 // Pairs are the properties the harness exists to verify, each proved in
@@ -73,6 +80,22 @@ var Pairs = []Pair{
 		Bad:      Mode{"suites/scenarios/worker-kill-v1.yaml", []string{"no-loss"}},
 		Why:      "a v1 job popped by a killed worker is lost (at-most-once)",
 		CI:       true,
+	},
+	// The same claims on the real Tekton Pipelines controller (v1.6.0),
+	// decided by its own reconcile counts and by watching its TaskRuns.
+	{
+		Property: "tekton-distribution",
+		Good:     Mode{"suites/scenarios/tekton-statefulset.yaml", []string{"even-reconciles"}},
+		Bad:      Mode{"suites/scenarios/tekton-leader-election.yaml", []string{"even-reconciles"}},
+		Why:      "with Lease election one replica wins every bucket and the other reconciles nothing, also after a restart",
+		Labels:   []string{LabelTekton},
+	},
+	{
+		Property: "tekton-disruption",
+		Good:     Mode{"suites/scenarios/tekton-kill.yaml", []string{"disruption"}},
+		Bad:      Mode{"suites/scenarios/tekton-kill-two.yaml", []string{"disruption"}},
+		Why:      "two of three replicas down leave two thirds of the TaskRuns waiting",
+		Labels:   []string{LabelTekton},
 	},
 }
 
