@@ -28,7 +28,8 @@ deps:
 
 # test is what CI runs (.ci/run): unit and integration tests against real
 # redis-server processes, then a short seeded fuzz run, then the suites'
-# smoke label and one good/bad pair on the local cluster (test-suites).
+# smoke label and one good/bad pair on the local cluster (test-suites), and
+# the Tekton pairs (test-tekton).
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-report
@@ -37,6 +38,7 @@ test: build
 	$(MAKE) test-k6
 	$(MAKE) fuzz FUZZTIME=20s
 	$(MAKE) test-suites
+	$(MAKE) test-tekton
 	$(MAKE) test-cluster
 
 # The local cluster (cluster/local): Debian packages, then the binaries built
@@ -179,7 +181,15 @@ test-suites: build k6 cluster-tools
 	@mkdir -p $(SUITES_OUT)
 	$(call SUITES_GO_TEST,40m,smoke || ci,ci)
 
-PROPERTIES = throughput distribution disruption upgrade no-loss
+# test-tekton: the Tekton pairs once each on the local cluster: the real
+# Tekton Pipelines controller (tools/tekton, built on first use) judged by
+# its own reconcile counts and its TaskRuns (pods completed by kwok).
+.PHONY: test-tekton
+test-tekton: build k6 cluster-tools
+	@mkdir -p $(SUITES_OUT)
+	$(call SUITES_GO_TEST,60m,tekton,tekton)
+
+PROPERTIES = throughput distribution disruption upgrade no-loss tekton-distribution tekton-disruption
 .PHONY: check-property
 check-property:
 	@if [ -n "$(PROPERTY)" ] && ! echo " $(PROPERTIES) " | grep -q " $(PROPERTY) "; then \
