@@ -79,9 +79,11 @@ func depth(t *testing.T, rdb redis.UniversalClient, f queue.Format) int64 {
 }
 
 // The recipe both kill tests share: N reports, 8 jobs at a time that each
-// take 20ms in hand, SIGKILL once a quarter of them are applied.
+// take 20ms in hand, SIGKILL once a quarter of them are applied. N is large
+// enough that the rest takes ~4 s: with 600 (1.1 s left) a loaded machine
+// once polled and killed only after every job was applied, and v1 "lost 0".
 const (
-	recipeN           = 600
+	recipeN           = 2000
 	recipeConcurrency = 8
 	recipeJobWork     = "20ms"
 	recipeKillAfter   = recipeN / 4
