@@ -145,6 +145,10 @@ func runFile(c *cobra.Command, file string, sets []string, output string, valida
 	opts.ScenarioFile = file
 	opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
 	opts.Vars = vars
+	if in := interruptsFrom(c.Context()); in != nil {
+		// A second Ctrl-C names what the run in progress may leave.
+		opts.Started = func(ns, dir string) { in.running(ns, dir, mode == runner.ModeJSON) }
+	}
 	if count > 1 {
 		return nil, "", runCount(c, s, p, opts, mode, count)
 	}
