@@ -104,7 +104,10 @@ type Provider struct {
 	nodeIP  string // the routes' gateway, once routed
 }
 
-var _ cluster.Provider = (*Provider)(nil)
+var (
+	_ cluster.Provider = (*Provider)(nil)
+	_ cluster.Existing = (*Provider)(nil)
+)
 
 // New returns the kind provider for o. A config file that is not there is
 // an error naming it.
@@ -196,6 +199,27 @@ func (p *Provider) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, 
 	}
 	p.access = &cluster.Access{Kubeconfig: p.o.Kubeconfig, PrometheusURL: promURL, PodsReachable: true}
 	return p.access, nil
+}
+
+// ExistingKubeconfig implements cluster.Existing: the kind cluster's
+// kubeconfig, written where Ensure writes it, when kind has that cluster;
+// it creates nothing.
+func (p *Provider) ExistingKubeconfig(ctx context.Context) (string, error) {
+	exists, err := p.exists(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		return "", fmt.Errorf("there is no kind cluster %s", p.o.Name)
+	}
+	kc, err := p.o.Run(ctx, p.o.Binary, "get", "kubeconfig", "--name", p.o.Name)
+	if err != nil {
+		return "", fmt.Errorf("kind cluster %s: kubeconfig: %w", p.o.Name, err)
+	}
+	if err := os.WriteFile(p.o.Kubeconfig, kc, 0o600); err != nil {
+		return "", fmt.Errorf("kind cluster %s: writing kubeconfig: %w", p.o.Name, err)
+	}
+	return p.o.Kubeconfig, nil
 }
 
 // exists says whether kind has a cluster of the provider's name.

@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCompareCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newDashboardsCmd())
+	root.AddCommand(newCleanCmd())
 	argsAreInput(root)
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/perfrun/perfrun/cluster/kind"
 	"github.com/perfrun/perfrun/cluster/providers"
@@ -71,7 +72,15 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 	f.StringVar(&output, "output", runner.ModeHuman, "progress: human, quiet (final table only) or json (JSON lines on stderr)")
 	f.BoolVar(&validateOnly, "validate", false, "only check the scenario and its overlay, deploy nothing")
 	f.Var(&count, "count", "run the scenario N times, each in a fresh namespace, into one folder of N result folders (RESULTS/NAME-TIME-xN) that perfrun compare takes as one side")
-	f.StringVar(&provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
+	providerFlags(f, &provider, &popts)
+	return cmd
+}
+
+// providerFlags are the flags that choose a cluster provider and set its
+// options: perfrun run's and perfrun clean's, so that the same flags
+// reach the same cluster.
+func providerFlags(f *pflag.FlagSet, provider *string, popts *providers.Options) {
+	f.StringVar(provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
 		" (embedded; a kind cluster, created or reused; any existing cluster)")
 	f.StringVar(&popts.Local.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
 	f.StringVar(&popts.Local.CacheDir, "cache-dir", "", "local provider: build cache (default $PERFRUN_CACHE or ~/.cache/perfrun)")
@@ -82,7 +91,6 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 	f.StringVar(&popts.Kubeconfig, "kubeconfig", "", "kubeconfig provider: the cluster's kubeconfig")
 	f.StringVar(&popts.PrometheusURL, "prometheus-url", "", "kubeconfig provider: the Prometheus that scrapes it and accepts k6's remote write")
 	f.BoolVar(&popts.PodsReachable, "pods-reachable", false, "kubeconfig provider: pod and service IPs are routable from here (k6 runs locally)")
-	return cmd
 }
 
 // providerFlag spells a providers.OptionError with the flag's name.
