@@ -113,6 +113,10 @@ func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, o
 		}
 	}()
 	err = r.run(ctx, provider)
+	if err != nil && ctx.Err() != nil {
+		// Whatever the step made of the cancelled context, say why.
+		err = fmt.Errorf("interrupted during %s: %w", r.res.Phase, err)
+	}
 	tornDown = true
 	terr := r.tearDown()
 	r.finish(err, terr)
@@ -193,7 +197,8 @@ func (r *runState) run(ctx context.Context, provider cluster.Provider) error {
 	}
 	loadErr := r.step("load", func() error { return r.load(ctx) })
 	if ctx.Err() != nil {
-		return errors.Join(loadErr, fmt.Errorf("interrupted: %w", ctx.Err()))
+		// k6 stopped by the interrupt may end without an error of its own.
+		return cmp.Or(loadErr, ctx.Err())
 	}
 	r.res.Drained = r.res.LoadEnd
 	if err := r.step("drain", func() error { return r.drain(ctx, sp.Drain) }); err != nil {
