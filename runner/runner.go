@@ -120,12 +120,19 @@ func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, o
 	tornDown = true
 	terr := r.tearDown()
 	r.finish(err, terr)
-	if err == nil && terr != nil && r.res.Verdict == result.VerdictPass {
-		// The figures stand, but something of the run is left in the
-		// cluster: that is the harness failing (exit 1), not a pass.
-		err = fmt.Errorf("teardown: %w (perfrun clean removes what is left)", terr)
+	return r.res, dir, runError(err, terr, r.res.Verdict)
+}
+
+// runError is what Run returns: the run's own error, else a teardown error
+// when the run passed. The figures stand, but something of the run is left
+// in the cluster: that is the harness failing (exit 1), not a pass. A
+// failed run keeps its exit 3; its table and result.json name the
+// teardown error.
+func runError(err, teardownErr error, verdict string) error {
+	if err == nil && teardownErr != nil && verdict == result.VerdictPass {
+		return fmt.Errorf("teardown: %w (perfrun clean removes what is left)", teardownErr)
 	}
-	return r.res, dir, err
+	return err
 }
 
 type runState struct {

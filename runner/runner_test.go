@@ -142,3 +142,22 @@ func TestResultSaysHowFarTheRunGot(t *testing.T) {
 		t.Errorf("at the end: phase %q complete %v verdict %q", got.Phase, got.Complete, got.Verdict)
 	}
 }
+
+// A teardown error fails a run that passed (exit 1), and is only recorded
+// beside a failed or errored one.
+func TestRunError(t *testing.T) {
+	terr := errors.New("namespace x still terminating after 2m0s")
+	if err := runError(nil, terr, result.VerdictPass); err == nil || !strings.Contains(err.Error(), "teardown: namespace x still terminating") {
+		t.Errorf("passed run, teardown error: %v", err)
+	}
+	if err := runError(nil, terr, result.VerdictFail); err != nil {
+		t.Errorf("failed run (exit 3 stays): %v", err)
+	}
+	own := errors.New("load: k6 exited 107")
+	if err := runError(own, terr, result.VerdictError); err != own {
+		t.Errorf("errored run: %v, want its own error", err)
+	}
+	if err := runError(nil, nil, result.VerdictPass); err != nil {
+		t.Errorf("clean pass: %v", err)
+	}
+}
