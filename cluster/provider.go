@@ -63,3 +63,10 @@ type Existing interface {
 	// error saying there is no such cluster.
 	ExistingKubeconfig(ctx context.Context) (string, error)
 }
+
+// ImageLister is a Provider that can list the images its nodes hold, as
+// the runtime names them (docker.io/perfrun/listener:v1 for a short
+// name), so that a run loads only the images that are missing.
+type ImageLister interface {
+	Images(ctx context.Context) ([]string, error)
+}

@@ -26,28 +26,37 @@ const RedisTag = "v1"
 // perfrun/redis:RedisTag from this machine's redis-server. Programs not in the
 // tree yet are skipped and named in the returned list of missing ones.
 func System(ctx context.Context, repo, outDir, tag string) (built []Built, missing []string, err error) {
-	binDir := filepath.Join(outDir, "bin-"+tag)
 	for _, p := range Programs {
 		if _, err := os.Stat(filepath.Join(repo, "system", "cmd", p, "main.go")); err != nil {
 			missing = append(missing, p)
 			continue
 		}
-		bin := filepath.Join(binDir, p)
-		if err := GoBinary(ctx, repo, "./system/cmd/"+p, bin); err != nil {
+		b, err := Program(ctx, repo, outDir, p, tag)
+		if err != nil {
 			return built, missing, err
 		}
-		ref := "perfrun/" + p + ":" + tag
-		tar := filepath.Join(outDir, p+"-"+tag+".tar")
-		if err := BuildTo(tar, Spec{Ref: ref, Files: []File{{Src: bin, Dst: "/usr/local/bin/" + p}}, Entrypoint: []string{"/usr/local/bin/" + p}, User: "65532"}); err != nil {
-			return built, missing, err
-		}
-		built = append(built, Built{Ref: ref, Tarball: tar})
+		built = append(built, b)
 	}
 	b, err := Redis(ctx, outDir, RedisTag)
 	if err != nil {
 		return built, missing, err
 	}
 	return append(built, b), missing, nil
+}
+
+// Program builds perfrun/<program>:<tag> from system/cmd/<program> of the
+// repository at repo into outDir.
+func Program(ctx context.Context, repo, outDir, program, tag string) (Built, error) {
+	bin := filepath.Join(outDir, "bin-"+tag, program)
+	if err := GoBinary(ctx, repo, "./system/cmd/"+program, bin); err != nil {
+		return Built{}, err
+	}
+	ref := "perfrun/" + program + ":" + tag
+	tar := filepath.Join(outDir, program+"-"+tag+".tar")
+	if err := BuildTo(tar, Spec{Ref: ref, Files: []File{{Src: bin, Dst: "/usr/local/bin/" + program}}, Entrypoint: []string{"/usr/local/bin/" + program}, User: "65532"}); err != nil {
+		return Built{}, err
+	}
+	return Built{Ref: ref, Tarball: tar}, nil
 }
 
 // Redis builds perfrun/redis:<tag> from the host's Debian redis-server and

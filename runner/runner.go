@@ -282,6 +282,9 @@ func (r *runState) deploy(ctx context.Context) error {
 	for k, v := range deploy.Images(objs) {
 		r.res.Versions[k] = v
 	}
+	if err := r.ensureImages(ctx, objs); err != nil {
+		return err
+	}
 	r.res.Inputs.Components = componentsOf(objs)
 	if err := r.dc.CreateNamespace(ctx, r.ns, r.res.RunID); err != nil {
 		return err

@@ -54,6 +54,7 @@ type Cluster struct {
 
 var (
 	_ cluster.Existing    = (*Cluster)(nil)
+	_ cluster.ImageLister = (*Cluster)(nil)
 	_ cluster.Provider    = (*Cluster)(nil)
 	_ cluster.Teardowner  = (*Cluster)(nil)
 	_ cluster.LogExporter = (*Cluster)(nil)
