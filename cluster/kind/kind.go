@@ -11,6 +11,7 @@ package kind
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,8 +106,9 @@ type Provider struct {
 }
 
 var (
-	_ cluster.Provider = (*Provider)(nil)
-	_ cluster.Existing = (*Provider)(nil)
+	_ cluster.Provider    = (*Provider)(nil)
+	_ cluster.Existing    = (*Provider)(nil)
+	_ cluster.ImageLister = (*Provider)(nil)
 )
 
 // New returns the kind provider for o. A config file that is not there is
@@ -334,6 +336,60 @@ func (p *Provider) LoadImages(ctx context.Context, tarballs []string) error {
 		}
 	}
 	return nil
+}
+
+// Images implements cluster.ImageLister: the images every node of the
+// cluster holds, as each node's containerd lists them (crictl, which
+// kind's node image has, run in the node's container), so that a run
+// loads only what is missing. The nodes are containers of the runtime
+// kind drives: docker, or KIND_EXPERIMENTAL_PROVIDER's.
+func (p *Provider) Images(ctx context.Context) ([]string, error) {
+	out, err := p.o.Run(ctx, p.o.Binary, "get", "nodes", "--name", p.o.Name)
+	if err != nil {
+		return nil, fmt.Errorf("kind cluster %s: listing nodes: %w", p.o.Name, err)
+	}
+	var nodes []string
+	for _, f := range strings.Fields(string(out)) {
+		// kind may print notices beside the names; nodes are NAME-role.
+		if strings.HasPrefix(f, p.o.Name+"-") {
+			nodes = append(nodes, f)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("kind cluster %s: no nodes", p.o.Name)
+	}
+	runtime := "docker"
+	if v := os.Getenv("KIND_EXPERIMENTAL_PROVIDER"); v != "" {
+		runtime = v
+	}
+	held := map[string]int{}
+	for _, n := range nodes {
+		out, err := p.o.Run(ctx, runtime, "exec", n, "crictl", "images", "-o", "json")
+		if err != nil {
+			return nil, fmt.Errorf("kind node %s: listing images: %w", n, err)
+		}
+		var list struct {
+			Images []struct {
+				RepoTags []string `json:"repoTags"`
+			} `json:"images"`
+		}
+		if err := json.Unmarshal(out, &list); err != nil {
+			return nil, fmt.Errorf("kind node %s: crictl images: %w", n, err)
+		}
+		for _, img := range list.Images {
+			for _, tag := range img.RepoTags {
+				held[tag]++
+			}
+		}
+	}
+	var refs []string
+	for ref, n := range held {
+		if n == len(nodes) {
+			refs = append(refs, ref)
+		}
+	}
+	slices.Sort(refs)
+	return refs, nil
 }
 
 // ExportLogs copies the cluster's logs to dest (`kind export logs`).
