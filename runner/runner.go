@@ -113,9 +113,11 @@ func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, o
 		}
 	}()
 	err = r.run(ctx, provider)
-	if err != nil && ctx.Err() != nil {
-		// Whatever the step made of the cancelled context, say why.
-		err = fmt.Errorf("interrupted during %s: %w", r.res.Phase, err)
+	if ctx.Err() != nil {
+		// Whatever the step made of the cancelled context (an error, or
+		// assertions that could not be evaluated), say why: an interrupted
+		// run is a harness error, never a verdict.
+		err = fmt.Errorf("interrupted during %s: %w", r.res.Phase, cmp.Or(err, ctx.Err()))
 	}
 	tornDown = true
 	terr := r.tearDown()
