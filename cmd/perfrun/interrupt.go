@@ -53,7 +53,14 @@ func (in *interrupts) running(ns, dir string, json bool) {
 // exits (exit code 1, a harness error).
 func (in *interrupts) watch(sigs <-chan os.Signal, cancel context.CancelFunc) {
 	s := <-sigs
-	in.say(exitOK, fmt.Sprintf("%s: stopping the run and tearing down what it made (interrupt again to exit at once)", s), false)
+	in.mu.Lock()
+	inRun := in.ns != ""
+	in.mu.Unlock()
+	if inRun {
+		in.say(exitOK, fmt.Sprintf("%s: stopping the run and tearing down what it made (interrupt again to exit at once)", s), false)
+	} else {
+		in.say(exitOK, fmt.Sprintf("%s: stopping (interrupt again to exit at once)", s), false)
+	}
 	cancel()
 	s = <-sigs
 	in.mu.Lock()

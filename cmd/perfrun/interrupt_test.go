@@ -83,3 +83,23 @@ func TestSecondInterruptExitsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Outside a run (compare, cluster up) the first signal only stops.
+func TestInterruptOutsideARun(t *testing.T) {
+	var out syncBuffer
+	exited := make(chan int, 1)
+	in := &interrupts{stderr: &out, exit: func(code int) { exited <- code }}
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	go in.watch(sigs, cancel)
+	sigs <- os.Interrupt
+	<-ctx.Done()
+	sigs <- os.Interrupt
+	if code := <-exited; code != exitHarness {
+		t.Errorf("exit %d", code)
+	}
+	got := out.String()
+	if !strings.Contains(got, "interrupt: stopping (interrupt again to exit at once)") || strings.Contains(got, "namespace") || strings.Contains(got, "tearing down") {
+		t.Errorf("stderr:\n%s", got)
+	}
+}
