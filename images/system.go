@@ -1,10 +1,15 @@
 package images
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // Built is an image tarball ready to load into a cluster.
@@ -76,4 +81,39 @@ func Redis(ctx context.Context, outDir, tag string) (Built, error) {
 		return Built{}, err
 	}
 	return Built{Ref: ref, Tarball: tar}, nil
+}
+
+// SourceNewest is the newest source file of a reference-system program
+// (its Go and embedded files in this module's own packages: the pinned
+// dependencies do not change under a version), relative to repo, and its
+// modification time: an image built before it is older than the source
+// tree. A `go list -deps`, no build.
+func SourceNewest(ctx context.Context, repo, program string) (string, time.Time, error) {
+	pkg := "./system/cmd/" + program
+	const tmpl = `{{if and .Module .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{end}}`
+	cmd := exec.CommandContext(ctx, goTool(), "list", "-deps", "-f", tmpl, pkg)
+	cmd.Dir = repo
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return "", time.Time{}, fmt.Errorf("go list -deps %s: %w", pkg, err)
+	}
+	var newest time.Time
+	var file string
+	for _, f := range strings.Fields(string(out)) {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("source of %s: %w", program, err)
+		}
+		if fi.ModTime().After(newest) {
+			newest, file = fi.ModTime(), f
+		}
+	}
+	if rel, err := filepath.Rel(repo, file); err == nil {
+		file = rel
+	}
+	return file, newest, nil
 }

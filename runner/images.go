@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -67,10 +69,16 @@ type imageLoader struct {
 	build func(ctx context.Context, img systemImage) (images.Built, error)
 	load  func(ctx context.Context, tarballs []string) error
 	say   func(format string, args ...any)
+	// builtAt is when the image's tarball was last built here (false when
+	// this machine has none: then its age is unknown and it is kept).
+	builtAt func(img systemImage) (time.Time, bool)
+	// newest is the program's newest source file and its time.
+	newest func(ctx context.Context, program string) (string, time.Time, error)
 }
 
-// loadMissing builds and loads the images of want the cluster does not
-// hold, saying which; it returns the ones it loaded.
+// loadMissing builds and loads the images of want that the cluster does
+// not hold, or holds as built before a source file of theirs changed,
+// saying which and why; it returns the ones it loaded.
 func (l imageLoader) loadMissing(ctx context.Context, want []systemImage) ([]string, error) {
 	if len(want) == 0 {
 		return nil, nil
@@ -79,22 +87,59 @@ func (l imageLoader) loadMissing(ctx context.Context, want []systemImage) ([]str
 	if err != nil {
 		return nil, fmt.Errorf("listing the cluster's images: %w", err)
 	}
-	var missing []systemImage
+	var missing, stale []systemImage
+	var why []string
+	type source struct {
+		file string
+		at   time.Time
+		err  error
+	}
+	sources := map[string]source{} // each program's asked once
 	for _, img := range want {
 		if !slices.Contains(have, img.Ref) {
 			missing = append(missing, img)
+			continue
+		}
+		if img.Program == "redis" || l.builtAt == nil || l.newest == nil {
+			continue // Debian's redis-server is not built from this tree
+		}
+		at, ok := l.builtAt(img)
+		if !ok {
+			continue
+		}
+		src, seen := sources[img.Program]
+		if !seen {
+			src.file, src.at, src.err = l.newest(ctx, img.Program)
+			sources[img.Program] = src
+		}
+		if src.err != nil {
+			// The age is a convenience: a failed probe keeps the image.
+			l.say("cannot tell whether %s is older than the source tree: %v", short(img.Ref), src.err)
+			continue
+		}
+		if src.at.After(at) {
+			stale = append(stale, img)
+			why = append(why, fmt.Sprintf("%s (%s changed since it was built)", short(img.Ref), src.file))
 		}
 	}
-	if len(missing) == 0 {
+	if len(missing) == 0 && len(stale) == 0 {
 		return nil, nil
 	}
-	refs := make([]string, len(missing))
-	for i, img := range missing {
-		refs[i] = strings.TrimPrefix(img.Ref, "docker.io/")
-	}
-	l.say("images missing from the cluster: %s; building and loading them (as perfrun cluster load does)", strings.Join(refs, ", "))
-	var tars []string
+	var refs []string
 	for _, img := range missing {
+		refs = append(refs, short(img.Ref))
+	}
+	if len(missing) > 0 {
+		l.say("images missing from the cluster: %s; building and loading them (as perfrun cluster load does)", strings.Join(refs, ", "))
+	}
+	if len(stale) > 0 {
+		l.say("images older than the source tree: %s; rebuilding and loading them", strings.Join(why, ", "))
+		for _, img := range stale {
+			refs = append(refs, short(img.Ref))
+		}
+	}
+	var tars []string
+	for _, img := range append(missing, stale...) {
 		b, err := l.build(ctx, img)
 		if err != nil {
 			return nil, fmt.Errorf("building %s: %w", img.Ref, err)
@@ -106,6 +151,9 @@ func (l imageLoader) loadMissing(ctx context.Context, want []systemImage) ([]str
 	}
 	return refs, nil
 }
+
+// short is an image's name as manifests write it.
+func short(ref string) string { return strings.TrimPrefix(ref, "docker.io/") }
 
 // ensureImages loads the reference system's images that the rendered
 // objects and the chaos timeline's upgrades name and the cluster lacks,
@@ -122,6 +170,17 @@ func (r *runState) ensureImages(ctx context.Context, objs []*unstructured.Unstru
 	}
 	outDir := filepath.Join(r.cacheDir(), "system-images")
 	l := imageLoader{list: lister.Images, load: r.provider.LoadImages, say: r.p.Linef,
+		builtAt: func(img systemImage) (time.Time, bool) {
+			// Where images.Program (and perfrun cluster load) writes it.
+			fi, err := os.Stat(filepath.Join(outDir, img.Program+"-"+img.Tag+".tar"))
+			if err != nil {
+				return time.Time{}, false
+			}
+			return fi.ModTime(), true
+		},
+		newest: func(ctx context.Context, program string) (string, time.Time, error) {
+			return images.SourceNewest(ctx, r.opts.Repo, program)
+		},
 		build: func(ctx context.Context, img systemImage) (images.Built, error) {
 			if img.Program == "redis" {
 				return images.Redis(ctx, outDir, img.Tag)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/perfrun/perfrun/chaos"
 	"github.com/perfrun/perfrun/deploy"
@@ -97,5 +98,49 @@ func TestScenarioImagesIncludeUpgrades(t *testing.T) {
 		if !strings.Contains(strings.Join(got, " "), want) {
 			t.Errorf("images %v lack %s", got, want)
 		}
+	}
+}
+
+// An image built before a source file of its program changed is rebuilt
+// and loaded, saying which file; one built after, redis, and one whose
+// tarball this machine does not have are kept.
+func TestStaleImagesAreReloaded(t *testing.T) {
+	built := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var loaded, said []string
+	asked := map[string]int{}
+	l := imageLoader{
+		list: func(context.Context) ([]string, error) {
+			return []string{"docker.io/perfrun/listener:v1", "docker.io/perfrun/listener:v2", "docker.io/perfrun/worker:v1",
+				"docker.io/perfrun/controller:v1", "docker.io/perfrun/redis:v1"}, nil
+		},
+		build: func(_ context.Context, img systemImage) (images.Built, error) {
+			return images.Built{Ref: img.Ref, Tarball: img.Program + "-" + img.Tag + ".tar"}, nil
+		},
+		load: func(_ context.Context, tars []string) error { loaded = append(loaded, tars...); return nil },
+		say:  func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) },
+		builtAt: func(img systemImage) (time.Time, bool) {
+			return built, img.Program != "controller" // no tarball of the controller here
+		},
+		newest: func(_ context.Context, program string) (string, time.Time, error) {
+			asked[program]++
+			if program == "listener" {
+				return "system/listener/listener.go", built.Add(time.Hour), nil
+			}
+			return "system/cmd/" + program + "/main.go", built.Add(-time.Hour), nil
+		},
+	}
+	want := systemImages([]string{"perfrun/listener:v1", "perfrun/listener:v2", "perfrun/worker:v1", "perfrun/controller:v1", "perfrun/redis:v1"})
+	refs, err := l.loadMissing(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(refs, []string{"perfrun/listener:v1", "perfrun/listener:v2"}) || !reflect.DeepEqual(loaded, []string{"listener-v1.tar", "listener-v2.tar"}) {
+		t.Errorf("reloaded %v (tarballs %v); want both listeners only", refs, loaded)
+	}
+	if len(said) != 1 || !strings.Contains(said[0], "images older than the source tree: perfrun/listener:v1 (system/listener/listener.go changed since it was built)") {
+		t.Errorf("progress said %q", said)
+	}
+	if asked["listener"] != 1 || asked["redis"] != 0 || asked["controller"] != 0 {
+		t.Errorf("source asked %v; want the listener once, never redis or an image of unknown age", asked)
 	}
 }
