@@ -83,7 +83,7 @@ func providerFlags(f *pflag.FlagSet, provider *string, popts *providers.Options)
 	f.StringVar(provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
 		" (embedded; a kind cluster, created or reused; any existing cluster)")
 	f.StringVar(&popts.Local.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
-	f.StringVar(&popts.Local.CacheDir, "cache-dir", "", "local provider: build cache (default $PERFRUN_CACHE or ~/.cache/perfrun)")
+	f.StringVar(&popts.Local.CacheDir, "cache-dir", "", "build cache: the local cluster's binaries, the images and programs a run builds (default $PERFRUN_CACHE or ~/.cache/perfrun)")
 	f.StringVar(&popts.Kind.Name, "kind-cluster", kind.DefaultName, "kind provider: the kind cluster's name (created if there is none)")
 	f.StringVar(&popts.Kind.Binary, "kind", kind.DefaultBinary, "kind provider: the kind command")
 	f.StringVar(&popts.Kind.Config, "kind-config", "", "kind provider: kind config of a new cluster (default <repo>/"+kind.DefaultConfig+")")
@@ -128,6 +128,9 @@ func runFile(c *cobra.Command, file string, sets []string, output string, valida
 	// The provider is checked (not started) before the scenario, so
 	// a bad --provider or provider flag is bad input with --validate too.
 	popts.Repo = opts.Repo
+	// One build cache: what perfrun cluster load --cache-dir fills is what
+	// the run finds its images' tarballs (and their age) in.
+	opts.CacheDir = popts.Local.CacheDir
 	p, err := providers.New(provider, popts)
 	if err != nil {
 		return nil, "", badInput(providerFlag(err))
