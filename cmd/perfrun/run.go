@@ -157,7 +157,9 @@ func runFile(c *cobra.Command, file string, sets []string, output string, valida
 	opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
 	opts.Vars = vars
 	if in := interruptsFrom(c.Context()); in != nil {
-		// A second Ctrl-C names what the run in progress may leave.
+		// A second Ctrl-C names what the run in progress may leave; until
+		// a run starts, interrupts are said as --output asks too.
+		in.running("", "", mode == runner.ModeJSON)
 		opts.Started = func(ns, dir string) { in.running(ns, dir, mode == runner.ModeJSON) }
 	}
 	if count > 1 {
