@@ -85,7 +85,7 @@ bench-k6: build k6
 # Exit codes: 0 pass, 1 harness error, 2 bad input, 3 assertion failed.
 SCENARIO ?= suites/scenarios/smoke.yaml
 RUN_FLAGS ?=
-.PHONY: run perfrun test-run
+.PHONY: run perfrun test-run test-interrupts
 perfrun:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PERFRUN_LDFLAGS)" -o $(BIN)/perfrun ./cmd/perfrun
@@ -99,6 +99,12 @@ run: build k6 perfrun cluster-tools
 # passes, the known-bad worker-kill-v1.yaml exits 3, nothing is left after.
 test-run: k6 cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestEndToEnd$$' ./runner/
+
+# test-interrupts SIGKILLs perfrun run in each phase on the local cluster
+# (root): result.json says the phase, perfrun clean leaves no perfrun
+# namespace; a second SIGINT exits within 2 s. Not in make test: about 8 min.
+test-interrupts: k6 cluster-tools
+	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 40m -v -run '^TestKilledInEachPhase$$' ./runner/
 
 # test-report: report.html opened in headless Chromium (Debian's, installed
 # by scripts/deps-browser.sh: large, so apart from deps.sh), screenshots

@@ -303,3 +303,34 @@ func (in *Injector) runJob(ctx context.Context, m *scenario.Migration) error {
 		}
 	}
 }
+
+// Images are the container images the scenario's upgrades roll the system
+// to or run as migration Jobs, so that a run can make them available
+// before it starts (they are not in the deployed overlay).
+func Images(repo string, s *scenario.Scenario) ([]string, error) {
+	set := map[string]bool{}
+	for i, a := range s.Spec.Chaos {
+		u := a.Upgrade
+		if u == nil {
+			continue
+		}
+		if u.Overlay != "" {
+			objs, err := upgrade{u}.render(repo, s.Spec.System)
+			if err != nil {
+				return nil, fmt.Errorf("spec.chaos[%d].upgrade.overlay: %w", i, err)
+			}
+			for _, img := range deploy.Images(objs) {
+				set[img] = true
+			}
+		}
+		for _, c := range u.Components {
+			if c.Image != "" {
+				set[c.Image] = true
+			}
+		}
+		if u.Migration != nil && u.Migration.Image != "" {
+			set[u.Migration.Image] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
+}

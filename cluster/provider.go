@@ -54,3 +54,19 @@ type LogExporter interface {
 type PauseImager interface {
 	PauseImage() string
 }
+
+// Existing is a Provider that can say how to reach its cluster without
+// starting or creating one: perfrun clean removes what runs left behind,
+// and must not bring up a cluster to find there is nothing to remove.
+type Existing interface {
+	// ExistingKubeconfig is the path of a kubeconfig for the cluster, or an
+	// error saying there is no such cluster.
+	ExistingKubeconfig(ctx context.Context) (string, error)
+}
+
+// ImageLister is a Provider that can list the images its nodes hold, as
+// the runtime names them (docker.io/perfrun/listener:v1 for a short
+// name), so that a run loads only the images that are missing.
+type ImageLister interface {
+	Images(ctx context.Context) ([]string, error)
+}

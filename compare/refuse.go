@@ -66,6 +66,10 @@ func usable(side string, runs []Run) ([]Run, []Excluded, error) {
 
 // why is the first reason a run has no verdict.
 func why(r *result.Run) string {
+	// A killed run's folder says where it stopped; that comes first.
+	if r.Unfinished() {
+		return "unfinished: stopped in phase " + r.Phase
+	}
 	if r.Error != "" {
 		return firstLine(r.Error)
 	}

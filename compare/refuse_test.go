@@ -195,21 +195,24 @@ func TestLeavesOutRunsWithoutVerdict(t *testing.T) {
 		r.Decide()
 	})
 	unfinished := writeWith(t, 1000, func(r *result.Run) { r.Verdict = "" })
+	// What a run killed during its load leaves: phase load, not complete.
+	killed := writeWith(t, 1000, func(r *result.Run) { r.Verdict, r.Phase, r.Complete = "", result.PhaseLoad, false })
 	var cd []string
 	for i := range 4 {
 		cd = append(cd, writeWith(t, 1000+float64(i), nil))
 	}
-	base, cand := load(t, append([]string{errored, unevaluated, unfinished}, b...)...), load(t, cd...)
+	base, cand := load(t, append([]string{errored, unevaluated, unfinished, killed}, b...)...), load(t, cd...)
 	c, err := Compare(base, cand, Tolerances{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Base) != 4 || len(c.Excluded) != 3 {
-		t.Fatalf("base %d runs, %d left out; want 4 and 3", len(c.Base), len(c.Excluded))
+	if len(c.Base) != 4 || len(c.Excluded) != 4 {
+		t.Fatalf("base %d runs, %d left out; want 4 and 4", len(c.Base), len(c.Excluded))
 	}
 	remarks := strings.Join(c.Remarks(), "\n")
-	for _, want := range []string{"left out 3 run(s) that did not reach a verdict",
-		"base " + errored + " (error: deploy: pods not Ready within 2m0s)", "assertion no-loss: no series", unfinished + " (no verdict: unfinished)"} {
+	for _, want := range []string{"left out 4 run(s) that did not reach a verdict",
+		"base " + errored + " (error: deploy: pods not Ready within 2m0s)", "assertion no-loss: no series", unfinished + " (no verdict: unfinished)",
+		killed + " (no verdict: unfinished: stopped in phase load)"} {
 		if !strings.Contains(remarks, want) {
 			t.Errorf("remarks lack %q:\n%s", want, remarks)
 		}

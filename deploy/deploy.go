@@ -271,9 +271,17 @@ func serverSideApply(ctx context.Context, res dynamic.ResourceInterface, o *unst
 }
 
 // WaitReady waits until every named workload is rolled out with all its
-// replicas Ready. On timeout the error names every one that is not.
+// replicas Ready. A pod of the namespace that cannot start (stuck) ends the
+// wait at once with its reason; on timeout the error names every workload
+// that is not ready.
 func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeout time.Duration) error {
-	var waiting []string
+	var (
+		waiting []string
+		// unschedulable is when each pod was first seen unschedulable, on
+		// this clock (the condition's own time has whole seconds).
+		unschedulable = map[types.UID]time.Time{}
+		fatal         error
+	)
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		waiting = waiting[:0]
 		for _, n := range names {
@@ -287,12 +295,21 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 				waiting = append(waiting, why)
 			}
 		}
-		return len(waiting) == 0, nil
+		if len(waiting) == 0 {
+			return true, nil
+		}
+		// A failed list is waited through too; the timeout still names why.
+		if list, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			fatal = stuck(list.Items, unschedulable, time.Now())
+		}
+		return false, fatal
 	})
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if ctx.Err() != nil {
+	case fatal != nil:
+		return fatal
+	case ctx.Err() != nil:
 		return fmt.Errorf("waiting for %s to be ready: %w", strings.Join(names, ", "), ctx.Err())
 	}
 	msg := fmt.Sprintf("not ready after %s: %s", timeout, strings.Join(waiting, "; "))
@@ -300,6 +317,100 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 		msg += "; pods: " + why
 	}
 	return errors.New(msg)
+}
+
+// Waiting reasons of a container that will not start however long the
+// wait: the image cannot be had, its name is malformed, its config (a
+// Secret, a ConfigMap key) is missing. Waiting out the readiness timeout on
+// them only hides the reason behind "not ready".
+var cannotStart = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "ErrImageNeverPull": true,
+	"InvalidImageName": true, "CreateContainerConfigError": true,
+}
+
+const (
+	// CrashLoopRestarts is how often a container in CrashLoopBackOff must
+	// have restarted before the wait gives up on it: a program that exits
+	// once or twice because what it needs (Redis) is not up yet comes up
+	// on a later try; one that died three times dies by itself.
+	CrashLoopRestarts = 3
+	// UnschedulableGrace is how long a pod may stay unschedulable before
+	// the wait gives up on it: a node still turning Ready, or the pods of
+	// a run just torn down freeing their CPU, clear within it.
+	UnschedulableGrace = 20 * time.Second
+)
+
+// stuck is the first pod (by name) that cannot start, as an error naming
+// the pod, its container and the reason and message Kubernetes gives, or
+// nil. unschedulable remembers when each pod was first seen unschedulable
+// (at now); a pod that no longer is is forgotten.
+func stuck(pods []corev1.Pod, unschedulable map[types.UID]time.Time, now time.Time) error {
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	var found []string
+	seen := map[types.UID]bool{}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue // being replaced: its successor is what counts
+		}
+		seen[p.UID] = true
+		if why := podStuck(&p, unschedulable, now); why != "" {
+			found = append(found, why)
+		}
+	}
+	for uid := range unschedulable {
+		if !seen[uid] {
+			delete(unschedulable, uid)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil
+	case 1:
+		return errors.New(found[0])
+	}
+	return fmt.Errorf("%s (and %d more pods that cannot start)", found[0], len(found)-1)
+}
+
+func podStuck(p *corev1.Pod, unschedulable map[types.UID]time.Time, now time.Time) string {
+	statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
+	for _, st := range statuses {
+		w := st.State.Waiting
+		if w == nil {
+			continue
+		}
+		if cannotStart[w.Reason] || (w.Reason == "CrashLoopBackOff" && st.RestartCount >= CrashLoopRestarts) {
+			why := fmt.Sprintf("pod %s container %s cannot start: %s", p.Name, st.Name, w.Reason)
+			if w.Message != "" {
+				why += ": " + strings.TrimSpace(w.Message)
+			}
+			if t := st.LastTerminationState.Terminated; t != nil && w.Reason == "CrashLoopBackOff" {
+				why += fmt.Sprintf(" (restarted %d times, last exit %d %s", st.RestartCount, t.ExitCode, t.Reason)
+				if t.Message != "" {
+					why += ": " + strings.TrimSpace(t.Message)
+				}
+				why += ")"
+			}
+			return why
+		}
+	}
+	for _, cond := range p.Status.Conditions {
+		if cond.Type != corev1.PodScheduled {
+			continue
+		}
+		if cond.Status != corev1.ConditionFalse || cond.Reason != corev1.PodReasonUnschedulable {
+			delete(unschedulable, p.UID)
+			return ""
+		}
+		first, ok := unschedulable[p.UID]
+		if !ok {
+			unschedulable[p.UID] = now
+			return ""
+		}
+		if now.Sub(first) >= UnschedulableGrace {
+			return fmt.Sprintf("pod %s cannot be scheduled (for %s): %s", p.Name, now.Sub(first).Round(time.Second), strings.TrimSpace(cond.Message))
+		}
+	}
+	return ""
 }
 
 // podProblems says why pods are not ready (CrashLoopBackOff with the last

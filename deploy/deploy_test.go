@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -110,14 +111,14 @@ func TestWaitReadyNamesTheCause(t *testing.T) {
 			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "worker-abc", Namespace: "ns"},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-				Name: "worker", RestartCount: 4,
+				Name: "worker", RestartCount: 1,
 				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
 			}}}},
 	)
 	c := &Client{Kube: kube}
 	err := c.WaitReady(context.Background(), "ns", []string{"worker"}, 1500*time.Millisecond)
-	for _, want := range []string{"deployment worker: 0/1 replicas ready", "worker-abc/worker CrashLoopBackOff (last exit 2 Error) restarts=4"} {
+	for _, want := range []string{"deployment worker: 0/1 replicas ready", "worker-abc/worker CrashLoopBackOff (last exit 2 Error) restarts=1"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
@@ -191,5 +192,93 @@ func TestInventory(t *testing.T) {
 	}
 	if w := Inventory(hpa)["listener"]; w.Replicas != 4 {
 		t.Errorf("listener under an HPA of at most 4: %+v", w)
+	}
+}
+
+// pod is a pod of the namespace with the given container statuses and
+// conditions.
+func stuckPod(name string, cs []corev1.ContainerStatus, conds ...corev1.PodCondition) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name)},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: cs, Conditions: conds}}
+}
+
+func waitingStatus(container, reason, msg string, restarts int32) []corev1.ContainerStatus {
+	return []corev1.ContainerStatus{{Name: container, RestartCount: restarts,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}}}
+}
+
+// A pod that cannot start ends the wait at once with one error naming the
+// pod, its container, the reason and Kubernetes' message.
+func TestWaitReadyFailsFast(t *testing.T) {
+	replicas := int32(1)
+	notReady := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "listener", Namespace: "ns", Generation: 1},
+		Spec:   appsv1.DeploymentSpec{Replicas: &replicas},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1}}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"image pull back-off", stuckPod("listener-a", waitingStatus("listener", "ImagePullBackOff", `Back-off pulling image "perfrun/listener:v1"`, 0)),
+			`pod listener-a container listener cannot start: ImagePullBackOff: Back-off pulling image "perfrun/listener:v1"`},
+		{"image pull error", stuckPod("listener-a", waitingStatus("listener", "ErrImagePull", "not found", 0)),
+			"pod listener-a container listener cannot start: ErrImagePull: not found"},
+		{"never pull", stuckPod("listener-a", waitingStatus("listener", "ErrImageNeverPull", `Container image "perfrun/listener:v9" is not present with pull policy of Never`, 0)),
+			`cannot start: ErrImageNeverPull: Container image "perfrun/listener:v9" is not present`},
+		{"invalid image name", stuckPod("listener-a", waitingStatus("listener", "InvalidImageName", `Failed to apply default image tag "Bad:Name"`, 0)),
+			"container listener cannot start: InvalidImageName"},
+		{"config error", stuckPod("listener-a", waitingStatus("listener", "CreateContainerConfigError", `secret "backend-internal-api" not found`, 0)),
+			`cannot start: CreateContainerConfigError: secret "backend-internal-api" not found`},
+		{"crash loop", func() *corev1.Pod {
+			p := stuckPod("listener-a", waitingStatus("listener", "CrashLoopBackOff", "back-off 40s restarting failed container", CrashLoopRestarts))
+			p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}
+			return p
+		}(), "pod listener-a container listener cannot start: CrashLoopBackOff: back-off 40s restarting failed container (restarted 3 times, last exit 1 Error)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Client{Kube: fake.NewClientset(notReady.DeepCopy(), tc.pod)}
+			began := time.Now()
+			err := c.WaitReady(context.Background(), "ns", []string{"listener"}, time.Minute)
+			if took := time.Since(began); took > 5*time.Second {
+				t.Errorf("took %v; want the wait ended at once", took)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Restarts below CrashLoopRestarts, a pod being deleted and a pod
+// unschedulable for less than the grace are waited through; one
+// unschedulable past it is not.
+func TestStuck(t *testing.T) {
+	now := time.Now()
+	seen := map[types.UID]time.Time{}
+	unsched := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+		Message: "0/1 nodes are available: 1 Insufficient cpu."}
+	early := stuckPod("worker-a", waitingStatus("worker", "CrashLoopBackOff", "", CrashLoopRestarts-1))
+	gone := stuckPod("worker-b", waitingStatus("worker", "ImagePullBackOff", "", 0))
+	gone.DeletionTimestamp = &metav1.Time{Time: now}
+	pending := stuckPod("worker-c", nil, unsched)
+	if err := stuck([]corev1.Pod{*early, *gone, *pending}, seen, now); err != nil {
+		t.Fatalf("at first sight: %v", err)
+	}
+	if err := stuck([]corev1.Pod{*pending}, seen, now.Add(UnschedulableGrace/2)); err != nil {
+		t.Fatalf("within the grace: %v", err)
+	}
+	err := stuck([]corev1.Pod{*pending}, seen, now.Add(UnschedulableGrace))
+	if err == nil || !strings.Contains(err.Error(), "pod worker-c cannot be scheduled (for 20s): 0/1 nodes are available: 1 Insufficient cpu.") {
+		t.Fatalf("past the grace: %v", err)
+	}
+	// Scheduled after all: forgotten, and its grace starts again if it
+	// turns unschedulable later.
+	scheduled := stuckPod("worker-c", nil, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue})
+	if err := stuck([]corev1.Pod{*scheduled}, seen, now.Add(UnschedulableGrace)); err != nil || len(seen) != 0 {
+		t.Fatalf("scheduled: %v, remembered %v", err, seen)
+	}
+	two := []corev1.Pod{*stuckPod("b", waitingStatus("c", "ErrImagePull", "", 0)), *stuckPod("a", waitingStatus("c", "ErrImagePull", "", 0))}
+	if err := stuck(two, seen, now); err == nil || !strings.HasPrefix(err.Error(), "pod a container c") || !strings.Contains(err.Error(), "(and 1 more pods that cannot start)") {
+		t.Fatalf("two stuck pods: %v", err)
 	}
 }

@@ -2,9 +2,11 @@ package images
 
 import (
 	"archive/tar"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -99,5 +101,21 @@ func TestWithLibrariesFindsLoader(t *testing.T) {
 func TestBuildRejectsRelativeDestination(t *testing.T) {
 	if _, err := Build(Spec{Ref: "x:y", Files: []File{{Src: "/etc/hostname", Dst: "etc/hostname"}}}); err == nil {
 		t.Error("a relative destination must be an error")
+	}
+}
+
+// The newest source of a program is one of its own files or of the
+// module's packages it imports.
+func TestSourceNewest(t *testing.T) {
+	repo, _ := filepath.Abs("..")
+	file, at, err := SourceNewest(context.Background(), repo, "listener")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.IsZero() || !(strings.HasPrefix(file, "system/") || strings.HasPrefix(file, "internal/")) {
+		t.Errorf("newest source of listener: %q at %v", file, at)
+	}
+	if _, _, err := SourceNewest(context.Background(), repo, "nosuch"); err == nil || !strings.Contains(err.Error(), "go list -deps ./system/cmd/nosuch") {
+		t.Errorf("a program that does not exist: %v", err)
 	}
 }

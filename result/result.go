@@ -54,7 +54,17 @@ type Run struct {
 
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	Steps    []Step    `json:"steps"`
+	// Phase is how far the run got: result.json is written when the run
+	// starts and again as each phase begins (PhaseCluster … PhaseTeardown),
+	// so that a run killed by anything, SIGKILL included, leaves a folder
+	// that says where it stopped. PhaseDone once it is complete. Results
+	// written before perfrun recorded phases have none.
+	Phase string `json:"phase,omitempty"`
+	// Complete is false until the run's last write. An incomplete run has
+	// no verdict (Verdict stays ""), so compare and report treat it as
+	// undecided.
+	Complete bool   `json:"complete"`
+	Steps    []Step `json:"steps"`
 	// The load window and the end of the drain: what {{.start}}, {{.end}}
 	// and {{.drained}} were.
 	LoadStart time.Time `json:"loadStart,omitzero"`
@@ -69,6 +79,12 @@ type Run struct {
 	Verdict    string              `json:"verdict"`
 	// Error is the harness error that ended or spoiled the run.
 	Error string `json:"error,omitempty"`
+	// TeardownError is what teardown could not remove (the namespace still
+	// terminating, a cluster-scoped object left). The verdict is still the
+	// system's: the figures were taken before teardown; but perfrun exits 1
+	// when the run would otherwise pass, and `perfrun clean` removes what is
+	// left.
+	TeardownError string `json:"teardownError,omitempty"`
 
 	// Timeseries are range queries collected over the run for the report's
 	// plots (throughput, latency percentiles, per-pod reconciles and
@@ -148,6 +164,23 @@ type Restart struct {
 	// probe, will be restarted").
 	Cause string `json:"cause,omitempty"`
 }
+
+// Phases of a run, in order, as Phase records them.
+const (
+	PhaseStart    = "start" // the folder exists, nothing touched the cluster yet
+	PhaseCluster  = "cluster"
+	PhaseDeploy   = "deploy"
+	PhaseLoad     = "load"
+	PhaseDrain    = "drain"
+	PhaseEvaluate = "evaluate"
+	PhaseTeardown = "teardown"
+	PhaseDone     = "done"
+)
+
+// Unfinished says the run never got to its last write: it was killed, or
+// is still going. Results from before phases were recorded count as
+// finished.
+func (r *Run) Unfinished() bool { return r.Phase != "" && !r.Complete }
 
 // Step is one step of the run with its timing.
 type Step struct {
@@ -302,9 +335,21 @@ func JUnit(r *Run) ([]byte, error) {
 		}
 		s.Cases = append(s.Cases, c)
 	}
-	if r.Error != "" {
+	// A harness error, a teardown that left something behind and a run
+	// that never finished are each an error CI must see.
+	harness := []string{r.Error}
+	if r.TeardownError != "" {
+		harness = append(harness, "teardown: "+r.TeardownError)
+	}
+	if r.Unfinished() {
+		harness = append(harness, "unfinished: the run stopped in phase "+r.Phase)
+	}
+	for _, msg := range harness {
+		if msg == "" {
+			continue
+		}
 		s.Cases = append(s.Cases, junitCase{Name: "run", Classname: "perfrun." + name, Time: secs,
-			Error: &junitMessage{Message: r.Error, Type: "HarnessError"}})
+			Error: &junitMessage{Message: msg, Type: "HarnessError"}})
 		s.Errors++
 	}
 	s.Tests = len(s.Cases)

@@ -101,3 +101,29 @@ func TestReadRejectsOtherSchema(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A run that never finished is an error in junit.xml, and results from
+// before phases were recorded read as finished.
+func TestUnfinishedRun(t *testing.T) {
+	r := sample()
+	r.Assertions = nil
+	if r.Unfinished() {
+		t.Error("a result with no phase (older perfrun) reads as unfinished")
+	}
+	r.Phase = PhaseLoad
+	if !r.Unfinished() {
+		t.Error("phase load, not complete: want unfinished")
+	}
+	j, err := JUnit(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), "unfinished: the run stopped in phase load") || !strings.Contains(string(j), `errors="1"`) {
+		t.Errorf("junit of an unfinished run:\n%s", j)
+	}
+	r.Phase, r.Complete, r.TeardownError = PhaseDone, true, "namespace x still terminating after 2m0s"
+	j, _ = JUnit(r)
+	if !strings.Contains(string(j), "teardown: namespace x still terminating") || strings.Contains(string(j), "unfinished") {
+		t.Errorf("junit of a run whose teardown failed:\n%s", j)
+	}
+}

@@ -202,5 +202,8 @@ func Table(w io.Writer, res *result.Run, dir string) {
 	if res.Error != "" {
 		fmt.Fprintf(w, " (%s)", res.Error)
 	}
+	if res.TeardownError != "" {
+		fmt.Fprintf(w, "\nteardown failed: %s (perfrun clean removes what is left)", res.TeardownError)
+	}
 	fmt.Fprintf(w, "\nresults: %s\n", dir)
 }

@@ -63,6 +63,10 @@ type Options struct {
 	// CacheDir keeps the programs a third-party system or kwok is built
 	// into between runs (default $PERFRUN_CACHE or ~/.cache/perfrun).
 	CacheDir string
+	// Started, when set, is told the run's namespace and result folder
+	// before anything is deployed: the CLI names them if it has to exit
+	// without tearing down (a second Ctrl-C).
+	Started func(namespace, dir string)
 }
 
 // NewRunID is a short random id for namespaces and k6's testid.
@@ -94,9 +98,43 @@ func Run(ctx context.Context, s *scenario.Scenario, provider cluster.Provider, o
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", fmt.Errorf("creating result folder: %w", err)
 	}
+	// Written before anything touches the cluster, so that the folder says
+	// how far the run got whatever ends the process.
+	r.enter(result.PhaseStart)
+	if opts.Started != nil {
+		opts.Started(ns, dir)
+	}
+	tornDown := false
+	defer func() {
+		// A panic still removes what the run made; the error path below
+		// does it otherwise.
+		if !tornDown {
+			_ = r.tearDown()
+		}
+	}()
 	err = r.run(ctx, provider)
-	r.finish(err)
-	return r.res, dir, err
+	if ctx.Err() != nil {
+		// Whatever the step made of the cancelled context (an error, or
+		// assertions that could not be evaluated), say why: an interrupted
+		// run is a harness error, never a verdict.
+		err = fmt.Errorf("interrupted during %s: %w", r.res.Phase, cmp.Or(err, ctx.Err()))
+	}
+	tornDown = true
+	terr := r.tearDown()
+	r.finish(err, terr)
+	return r.res, dir, runError(err, terr, r.res.Verdict)
+}
+
+// runError is what Run returns: the run's own error, else a teardown error
+// when the run passed. The figures stand, but something of the run is left
+// in the cluster: that is the harness failing (exit 1), not a pass. A
+// failed run keeps its exit 3; its table and result.json name the
+// teardown error.
+func runError(err, teardownErr error, verdict string) error {
+	if err == nil && teardownErr != nil && verdict == result.VerdictPass {
+		return fmt.Errorf("teardown: %w (perfrun clean removes what is left)", teardownErr)
+	}
+	return err
 }
 
 type runState struct {
@@ -123,8 +161,22 @@ type runState struct {
 	src sourceState
 }
 
-// step runs one named, timed step.
+// enter records that the run is in phase and rewrites result.json (no
+// verdict yet), so that a run killed from here on says so. Entering the
+// phase it is in does nothing.
+func (r *runState) enter(phase string) {
+	if r.res.Phase == phase {
+		return
+	}
+	r.res.Phase = phase
+	if err := result.Write(r.dir, r.res); err != nil {
+		r.p.Linef("writing results (phase %s): %v", phase, err)
+	}
+}
+
+// step runs one named, timed step; each step is a phase of the same name.
 func (r *runState) step(name string, f func() error) error {
+	r.enter(name)
 	st := result.Step{Name: name, Start: time.Now()}
 	r.p.Step(name)
 	err := f()
@@ -142,7 +194,6 @@ func (r *runState) step(name string, f func() error) error {
 }
 
 func (r *runState) run(ctx context.Context, provider cluster.Provider) error {
-	defer r.tearDown()
 	sp := r.s.Spec
 	if err := r.step("cluster", func() error { return r.connect(ctx, provider) }); err != nil {
 		return err
@@ -155,7 +206,8 @@ func (r *runState) run(ctx context.Context, provider cluster.Provider) error {
 	}
 	loadErr := r.step("load", func() error { return r.load(ctx) })
 	if ctx.Err() != nil {
-		return errors.Join(loadErr, fmt.Errorf("interrupted: %w", ctx.Err()))
+		// k6 stopped by the interrupt may end without an error of its own.
+		return cmp.Or(loadErr, ctx.Err())
 	}
 	r.res.Drained = r.res.LoadEnd
 	if err := r.step("drain", func() error { return r.drain(ctx, sp.Drain) }); err != nil {
@@ -231,6 +283,9 @@ func (r *runState) deploy(ctx context.Context) error {
 	}
 	for k, v := range deploy.Images(objs) {
 		r.res.Versions[k] = v
+	}
+	if err := r.ensureImages(ctx, objs); err != nil {
+		return err
 	}
 	r.res.Inputs.Components = componentsOf(objs)
 	if err := r.dc.CreateNamespace(ctx, r.ns, r.res.RunID); err != nil {
@@ -376,12 +431,14 @@ func (r *runState) evaluate(ctx context.Context) error {
 }
 
 // tearDown stops what the run started, with its own context: a Ctrl-C
-// must not stop the cleanup of what it interrupted.
-func (r *runState) tearDown() {
+// must not stop the cleanup of what it interrupted. Its error is what it
+// could not remove.
+func (r *runState) tearDown() error {
 	r.stopObjects()
 	if !r.nsMade {
-		return
+		return nil
 	}
+	r.enter(result.PhaseTeardown)
 	timeout := r.opts.TeardownTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -391,11 +448,14 @@ func (r *runState) tearDown() {
 	r.savePodLogs(ctx)
 	if r.opts.Keep {
 		r.p.Linef("keeping namespace %s (--keep)", r.ns)
-		return
+		return nil
 	}
+	var err error
 	_ = r.step("teardown", func() error {
-		return errors.Join(r.dc.DeleteNamespace(ctx, r.ns, timeout), r.tearDownSource(ctx))
+		err = errors.Join(r.dc.DeleteNamespace(ctx, r.ns, timeout), r.tearDownSource(ctx))
+		return err
 	})
+	return err
 }
 
 // savePodLogs records the containers that restarted and keeps their
@@ -478,13 +538,19 @@ func eventTime(e *corev1.Event) time.Time {
 	return e.CreationTimestamp.Time
 }
 
-// finish decides the verdict and writes the result folder.
-func (r *runState) finish(err error) {
+// finish decides the verdict and writes the result folder, complete.
+// A teardown error is recorded beside the verdict, which it does not
+// change (the figures were taken before).
+func (r *runState) finish(err, teardownErr error) {
 	r.res.Finished = time.Now()
 	if err != nil {
 		r.res.Error = err.Error()
 	}
+	if teardownErr != nil {
+		r.res.TeardownError = teardownErr.Error()
+	}
 	r.res.Decide()
+	r.res.Phase, r.res.Complete = result.PhaseDone, true
 	if werr := result.Write(r.dir, r.res); werr != nil {
 		r.p.Linef("writing results: %v", werr)
 	}

@@ -97,3 +97,67 @@ func TestPreflight(t *testing.T) {
 		t.Errorf("report query: %v", err)
 	}
 }
+
+// blockingProvider's Ensure hands the test a look at the result folder
+// while the run is in its cluster phase, then fails.
+type blockingProvider struct {
+	dir  string
+	seen *result.Run
+	err  error
+}
+
+func (b *blockingProvider) Name() string { return "blocking" }
+func (b *blockingProvider) Ensure(context.Context, io.Writer) (*cluster.Access, error) {
+	b.seen, b.err = result.Read(filepath.Join(b.dir, result.ResultFile))
+	return nil, errors.New("no cluster here")
+}
+func (b *blockingProvider) LoadImages(context.Context, []string) error { return nil }
+
+// result.json is on disk before the cluster is touched and says which
+// phase the run is in, with no verdict, until the run's last write makes
+// it complete.
+func TestResultSaysHowFarTheRunGot(t *testing.T) {
+	p := &blockingProvider{}
+	var startedNS string
+	opts := Options{Repo: "..", ResultsDir: t.TempDir(), K6: "/bin/true",
+		Started: func(ns, dir string) { startedNS, p.dir = ns, dir }}
+	res, dir, err := Run(context.Background(), smoke(t), p, opts)
+	if err == nil {
+		t.Fatal("want the cluster's error")
+	}
+	if p.err != nil {
+		t.Fatalf("result.json during the cluster phase: %v", p.err)
+	}
+	if p.seen.Phase != result.PhaseCluster || p.seen.Complete || p.seen.Verdict != "" || !p.seen.Unfinished() {
+		t.Errorf("during the cluster phase: phase %q complete %v verdict %q", p.seen.Phase, p.seen.Complete, p.seen.Verdict)
+	}
+	if startedNS != res.Namespace || p.dir != dir {
+		t.Errorf("Started told %q %q, want %q %q", startedNS, p.dir, res.Namespace, dir)
+	}
+	got, err := result.Read(filepath.Join(dir, result.ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Phase != result.PhaseDone || !got.Complete || got.Unfinished() || got.Verdict != result.VerdictError {
+		t.Errorf("at the end: phase %q complete %v verdict %q", got.Phase, got.Complete, got.Verdict)
+	}
+}
+
+// A teardown error fails a run that passed (exit 1), and is only recorded
+// beside a failed or errored one.
+func TestRunError(t *testing.T) {
+	terr := errors.New("namespace x still terminating after 2m0s")
+	if err := runError(nil, terr, result.VerdictPass); err == nil || !strings.Contains(err.Error(), "teardown: namespace x still terminating") {
+		t.Errorf("passed run, teardown error: %v", err)
+	}
+	if err := runError(nil, terr, result.VerdictFail); err != nil {
+		t.Errorf("failed run (exit 3 stays): %v", err)
+	}
+	own := errors.New("load: k6 exited 107")
+	if err := runError(own, terr, result.VerdictError); err != own {
+		t.Errorf("errored run: %v, want its own error", err)
+	}
+	if err := runError(nil, nil, result.VerdictPass); err != nil {
+		t.Errorf("clean pass: %v", err)
+	}
+}

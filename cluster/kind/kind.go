@@ -11,6 +11,7 @@ package kind
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +105,11 @@ type Provider struct {
 	nodeIP  string // the routes' gateway, once routed
 }
 
-var _ cluster.Provider = (*Provider)(nil)
+var (
+	_ cluster.Provider    = (*Provider)(nil)
+	_ cluster.Existing    = (*Provider)(nil)
+	_ cluster.ImageLister = (*Provider)(nil)
+)
 
 // New returns the kind provider for o. A config file that is not there is
 // an error naming it.
@@ -196,6 +201,27 @@ func (p *Provider) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, 
 	}
 	p.access = &cluster.Access{Kubeconfig: p.o.Kubeconfig, PrometheusURL: promURL, PodsReachable: true}
 	return p.access, nil
+}
+
+// ExistingKubeconfig implements cluster.Existing: the kind cluster's
+// kubeconfig, written where Ensure writes it, when kind has that cluster;
+// it creates nothing.
+func (p *Provider) ExistingKubeconfig(ctx context.Context) (string, error) {
+	exists, err := p.exists(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		return "", fmt.Errorf("there is no kind cluster %s", p.o.Name)
+	}
+	kc, err := p.o.Run(ctx, p.o.Binary, "get", "kubeconfig", "--name", p.o.Name)
+	if err != nil {
+		return "", fmt.Errorf("kind cluster %s: kubeconfig: %w", p.o.Name, err)
+	}
+	if err := os.WriteFile(p.o.Kubeconfig, kc, 0o600); err != nil {
+		return "", fmt.Errorf("kind cluster %s: writing kubeconfig: %w", p.o.Name, err)
+	}
+	return p.o.Kubeconfig, nil
 }
 
 // exists says whether kind has a cluster of the provider's name.
@@ -310,6 +336,60 @@ func (p *Provider) LoadImages(ctx context.Context, tarballs []string) error {
 		}
 	}
 	return nil
+}
+
+// Images implements cluster.ImageLister: the images every node of the
+// cluster holds, as each node's containerd lists them (crictl, which
+// kind's node image has, run in the node's container), so that a run
+// loads only what is missing. The nodes are containers of the runtime
+// kind drives: docker, or KIND_EXPERIMENTAL_PROVIDER's.
+func (p *Provider) Images(ctx context.Context) ([]string, error) {
+	out, err := p.o.Run(ctx, p.o.Binary, "get", "nodes", "--name", p.o.Name)
+	if err != nil {
+		return nil, fmt.Errorf("kind cluster %s: listing nodes: %w", p.o.Name, err)
+	}
+	var nodes []string
+	for _, f := range strings.Fields(string(out)) {
+		// kind may print notices beside the names; nodes are NAME-role.
+		if strings.HasPrefix(f, p.o.Name+"-") {
+			nodes = append(nodes, f)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("kind cluster %s: no nodes", p.o.Name)
+	}
+	runtime := "docker"
+	if v := os.Getenv("KIND_EXPERIMENTAL_PROVIDER"); v != "" {
+		runtime = v
+	}
+	held := map[string]int{}
+	for _, n := range nodes {
+		out, err := p.o.Run(ctx, runtime, "exec", n, "crictl", "images", "-o", "json")
+		if err != nil {
+			return nil, fmt.Errorf("kind node %s: listing images: %w", n, err)
+		}
+		var list struct {
+			Images []struct {
+				RepoTags []string `json:"repoTags"`
+			} `json:"images"`
+		}
+		if err := json.Unmarshal(out, &list); err != nil {
+			return nil, fmt.Errorf("kind node %s: crictl images: %w", n, err)
+		}
+		for _, img := range list.Images {
+			for _, tag := range img.RepoTags {
+				held[tag]++
+			}
+		}
+	}
+	var refs []string
+	for ref, n := range held {
+		if n == len(nodes) {
+			refs = append(refs, ref)
+		}
+	}
+	slices.Sort(refs)
+	return refs, nil
 }
 
 // ExportLogs copies the cluster's logs to dest (`kind export logs`).

@@ -255,3 +255,25 @@ func TestExecErrorsNameTheCommand(t *testing.T) {
 		t.Errorf("Exec: %v", err)
 	}
 }
+
+// An image counts as held when every node has it.
+func TestImagesHeldByEveryNode(t *testing.T) {
+	t.Setenv("KIND_EXPERIMENTAL_PROVIDER", "")
+	f := &fake{outputs: map[string]string{
+		"kind get nodes --name ci":                           "ci-control-plane\nci-worker\n",
+		"docker exec ci-control-plane crictl images -o json": `{"images":[{"repoTags":["docker.io/perfrun/listener:v1","docker.io/perfrun/worker:v1"]},{"repoTags":[]}]}`,
+		"docker exec ci-worker crictl images -o json":        `{"images":[{"repoTags":["docker.io/perfrun/listener:v1"]}]}`,
+	}}
+	p := newFake(t, f, Options{Name: "ci"})
+	got, err := p.Images(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "docker.io/perfrun/listener:v1" {
+		t.Errorf("Images = %v, want only the listener (the worker image is on one node of two)", got)
+	}
+	f.fail = map[string]bool{"docker exec ci-worker": true}
+	if _, err := p.Images(context.Background()); err == nil || !strings.Contains(err.Error(), "kind node ci-worker: listing images") {
+		t.Errorf("a node that cannot be asked: %v", err)
+	}
+}

@@ -24,7 +24,10 @@ type Provider struct {
 	PodsReachable bool
 }
 
-var _ cluster.Provider = (*Provider)(nil)
+var (
+	_ cluster.Provider = (*Provider)(nil)
+	_ cluster.Existing = (*Provider)(nil)
+)
 
 // Name implements cluster.Provider.
 func (p *Provider) Name() string { return "kubeconfig" }
@@ -52,4 +55,12 @@ func (p *Provider) LoadImages(_ context.Context, tarballs []string) error {
 		return nil
 	}
 	return ErrNoImageLoading
+}
+
+// ExistingKubeconfig implements cluster.Existing.
+func (p *Provider) ExistingKubeconfig(context.Context) (string, error) {
+	if _, err := os.Stat(p.Path); err != nil {
+		return "", fmt.Errorf("kubeconfig %s: %w", p.Path, err)
+	}
+	return p.Path, nil
 }

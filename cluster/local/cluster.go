@@ -53,6 +53,8 @@ type Cluster struct {
 }
 
 var (
+	_ cluster.Existing    = (*Cluster)(nil)
+	_ cluster.ImageLister = (*Cluster)(nil)
 	_ cluster.Provider    = (*Cluster)(nil)
 	_ cluster.Teardowner  = (*Cluster)(nil)
 	_ cluster.LogExporter = (*Cluster)(nil)
@@ -127,6 +129,18 @@ func (c *Cluster) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, e
 		return nil, fmt.Errorf("local cluster up: %w", err)
 	}
 	return c.Access(), nil
+}
+
+// ExistingKubeconfig implements cluster.Existing: the admin kubeconfig,
+// when the cluster's API server answers; it starts nothing.
+func (c *Cluster) ExistingKubeconfig(ctx context.Context) (string, error) {
+	if _, err := os.Stat(c.Kubeconfig()); err != nil {
+		return "", fmt.Errorf("the local cluster has no kubeconfig (%w): it was never brought up (perfrun cluster up)", err)
+	}
+	if st := c.Status(ctx); !st.Up() {
+		return "", fmt.Errorf("the local cluster is not up (%s not running): perfrun cluster up", strings.Join(st.Missing, ", "))
+	}
+	return c.Kubeconfig(), nil
 }
 
 // Teardown implements cluster.Teardowner: it stops the cluster if Ensure

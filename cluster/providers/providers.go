@@ -39,6 +39,9 @@ type Options struct {
 	Kubeconfig    string
 	PrometheusURL string
 	PodsReachable bool
+	// APIServerOnly says the caller reaches only the API server (perfrun
+	// clean), so the kubeconfig provider needs no PrometheusURL.
+	APIServerOnly bool
 }
 
 // OptionError is bad input to New: the option it is about, spelled as the
@@ -79,7 +82,7 @@ func New(name string, o Options) (cluster.Provider, error) {
 		switch {
 		case o.Kubeconfig == "":
 			return nil, &OptionError{Option: "kubeconfig", Err: errors.New("required by provider kubeconfig")}
-		case o.PrometheusURL == "":
+		case o.PrometheusURL == "" && !o.APIServerOnly:
 			return nil, &OptionError{Option: "prometheus-url", Err: errors.New("required by provider kubeconfig")}
 		}
 		if _, err := os.Stat(o.Kubeconfig); err != nil {

@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCompareCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newDashboardsCmd())
+	root.AddCommand(newCleanCmd())
 	argsAreInput(root)
 	return root
 }
@@ -110,8 +111,13 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &interrupts{stderr: os.Stderr, exit: os.Exit}
+	go in.watch(sigs, cancel)
+	code := realMain(withInterrupts(ctx, in), os.Args[1:], os.Stdout, os.Stderr)
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(code)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/perfrun/perfrun/cluster/kind"
 	"github.com/perfrun/perfrun/cluster/providers"
@@ -71,10 +72,18 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 	f.StringVar(&output, "output", runner.ModeHuman, "progress: human, quiet (final table only) or json (JSON lines on stderr)")
 	f.BoolVar(&validateOnly, "validate", false, "only check the scenario and its overlay, deploy nothing")
 	f.Var(&count, "count", "run the scenario N times, each in a fresh namespace, into one folder of N result folders (RESULTS/NAME-TIME-xN) that perfrun compare takes as one side")
-	f.StringVar(&provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
+	providerFlags(f, &provider, &popts)
+	return cmd
+}
+
+// providerFlags are the flags that choose a cluster provider and set its
+// options: perfrun run's and perfrun clean's, so that the same flags
+// reach the same cluster.
+func providerFlags(f *pflag.FlagSet, provider *string, popts *providers.Options) {
+	f.StringVar(provider, "provider", providers.Local, "where the cluster comes from: "+strings.Join(providers.Names(), ", ")+
 		" (embedded; a kind cluster, created or reused; any existing cluster)")
 	f.StringVar(&popts.Local.StateDir, "state-dir", "", "local provider: state folder (default /var/lib/perfrun/local)")
-	f.StringVar(&popts.Local.CacheDir, "cache-dir", "", "local provider: build cache (default $PERFRUN_CACHE or ~/.cache/perfrun)")
+	f.StringVar(&popts.Local.CacheDir, "cache-dir", "", "build cache: the local cluster's binaries, the images and programs a run builds (default $PERFRUN_CACHE or ~/.cache/perfrun)")
 	f.StringVar(&popts.Kind.Name, "kind-cluster", kind.DefaultName, "kind provider: the kind cluster's name (created if there is none)")
 	f.StringVar(&popts.Kind.Binary, "kind", kind.DefaultBinary, "kind provider: the kind command")
 	f.StringVar(&popts.Kind.Config, "kind-config", "", "kind provider: kind config of a new cluster (default <repo>/"+kind.DefaultConfig+")")
@@ -82,7 +91,6 @@ Exit codes: 0 every assertion passed, 1 harness error, 2 bad input (scenario, fl
 	f.StringVar(&popts.Kubeconfig, "kubeconfig", "", "kubeconfig provider: the cluster's kubeconfig")
 	f.StringVar(&popts.PrometheusURL, "prometheus-url", "", "kubeconfig provider: the Prometheus that scrapes it and accepts k6's remote write")
 	f.BoolVar(&popts.PodsReachable, "pods-reachable", false, "kubeconfig provider: pod and service IPs are routable from here (k6 runs locally)")
-	return cmd
 }
 
 // providerFlag spells a providers.OptionError with the flag's name.
@@ -120,6 +128,9 @@ func runFile(c *cobra.Command, file string, sets []string, output string, valida
 	// The provider is checked (not started) before the scenario, so
 	// a bad --provider or provider flag is bad input with --validate too.
 	popts.Repo = opts.Repo
+	// One build cache: what perfrun cluster load --cache-dir fills is what
+	// the run finds its images' tarballs (and their age) in.
+	opts.CacheDir = popts.Local.CacheDir
 	p, err := providers.New(provider, popts)
 	if err != nil {
 		return nil, "", badInput(providerFlag(err))
@@ -145,6 +156,12 @@ func runFile(c *cobra.Command, file string, sets []string, output string, valida
 	opts.ScenarioFile = file
 	opts.Progress = runner.NewProgress(c.ErrOrStderr(), mode)
 	opts.Vars = vars
+	if in := interruptsFrom(c.Context()); in != nil {
+		// A second Ctrl-C names what the run in progress may leave; until
+		// a run starts, interrupts are said as --output asks too.
+		in.running("", "", mode == runner.ModeJSON)
+		opts.Started = func(ns, dir string) { in.running(ns, dir, mode == runner.ModeJSON) }
+	}
 	if count > 1 {
 		return nil, "", runCount(c, s, p, opts, mode, count)
 	}
