@@ -78,7 +78,7 @@ func startLocal(ctx context.Context, c Config) (*localRun, error) {
 	cmd.Dir = c.Repo
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
-	env := k6Environ(c.remoteWriteURL(), false)
+	env := k6Environ(c.remoteWriteURL(), true)
 	for k, v := range maps.All(env) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
