@@ -127,6 +127,32 @@ func Queries(m scenario.Metrics) []Query {
 	}
 }
 
+// QueriesFor are the queries Collect runs for a run of sc: Queries over
+// its metric contract (the reference system's when sc is nil: a result
+// written before the contract existed has none), and the plot each of its
+// assertions' kinds adds (a disruption its window), once per series name.
+func QueriesFor(sc *scenario.Scenario) []Query {
+	m := scenario.ReferenceMetrics()
+	if sc != nil {
+		m = sc.Spec.System.Metrics.WithDefaults(m)
+	}
+	queries := Queries(m)
+	if sc == nil {
+		return queries
+	}
+	seen := map[string]bool{}
+	for _, a := range sc.Spec.Assertions {
+		if p, ok := assertions.KindOf(a).(assertions.Plotter); ok {
+			name, unit, q := p.Plot(a, m)
+			if !seen[name] {
+				seen[name] = true
+				queries = append(queries, Query{name, unit, q})
+			}
+		}
+	}
+	return queries
+}
+
 // DefaultStep is Collect's query step when the caller gives none.
 const DefaultStep = time.Second
 
@@ -146,27 +172,7 @@ func Collect(ctx context.Context, q assertions.Querier, run *result.Run, w scena
 	if end.IsZero() || end.Before(w.End) {
 		end = w.End
 	}
-	// A result written before the contract existed has none: the
-	// reference system's.
-	m := scenario.ReferenceMetrics()
-	if run.Scenario != nil {
-		m = run.Scenario.Spec.System.Metrics.WithDefaults(m)
-	}
-	queries := Queries(m)
-	// An assertion's kind may add its own plot (a disruption its window),
-	// once per series name.
-	if run.Scenario != nil {
-		seen := map[string]bool{}
-		for _, a := range run.Scenario.Spec.Assertions {
-			if p, ok := assertions.KindOf(a).(assertions.Plotter); ok {
-				name, unit, q := p.Plot(a, m)
-				if !seen[name] {
-					seen[name] = true
-					queries = append(queries, Query{name, unit, q})
-				}
-			}
-		}
-	}
+	queries := QueriesFor(run.Scenario)
 	run.Timeseries = run.Timeseries[:0]
 	for _, qu := range queries {
 		ts := result.Timeseries{Name: qu.Name, Unit: qu.Unit}
