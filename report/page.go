@@ -18,7 +18,7 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 
 {{define "assertions"}}<table>
 <tr><th>assertion</th><th>kind</th><th>value</th><th>bound</th><th>verdict</th><th>what it checks</th></tr>
-{{range .Assertions}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="num">{{value .Value}}</td><td class="num">{{.Op}} {{num .Bound}}</td><td class="{{cls .Status}}">{{.Status}}</td>
+{{range .Assertions}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="num">{{.Measured}}</td><td class="num">{{.Limit}}</td><td class="{{cls .Status}}">{{.Status}}</td>
 <td>{{.Description}}{{if .Error}}<div class="note">error: {{.Error}}</div>{{end}}{{if .Query}}<div class="query">{{.Query}}</div>{{end}}</td></tr>
 {{else}}<tr><td colspan="6">no assertions</td></tr>{{end}}
 </table>{{end}}

@@ -45,6 +45,10 @@ func synthetic(scale float64) *result.Run {
 		}
 		return 1
 	}
+	p95 := 4.2
+	k6p95 := assertions.Result{Name: "k6:backend_call_duration{call:authrep}:p(95)<100", Kind: assertions.KindK6Threshold,
+		Description: "k6 threshold p(95)<100 on backend_call_duration{call:authrep}", Op: "<", Bound: 100, Value: &p95,
+		Stat: "p(95)", Unit: "ms", Status: assertions.Pass}
 	r := &result.Run{RunID: "20261123-100000-abcd", Scenario: sc, Provider: "local", Namespace: "perfrun-controller-kill-abcd", TestID: "abcd",
 		Versions: map[string]string{"perfrun": "dev", "listener": "v1.2.0"},
 		Started:  start.Add(-30 * time.Second), Finished: end.Add(40 * time.Second), LoadStart: start, LoadEnd: end, Drained: end.Add(10 * time.Second),
@@ -59,6 +63,7 @@ func synthetic(scale float64) *result.Run {
 			assertions.Check("throughput", assertions.KindThroughput, "successful requests per second ≥ 800", ">=", 950*scale, 800),
 			assertions.Check("spread", assertions.KindEvenDistribution, "max/mean of reconciles per pod ≤ 1.2", "<=", 1.1, 1.2),
 			assertions.Check("disruption", assertions.KindDisruption, "share of items past deadline ≤ 1/3 + 0.05", "<=", 0.4, 0.38),
+			k6p95,
 		},
 		Timeseries: []result.Timeseries{
 			{Name: SeriesThroughput, Unit: "req/s", Series: []assertions.Series{
@@ -110,6 +115,9 @@ func synthetic(scale float64) *result.Run {
 			{Name: SeriesPending, Unit: "items", Error: "query returned no data"},
 		},
 	}
+	// What the kinds' evaluation sets (assertions.Check cannot know it).
+	r.Assertions[0].Stat, r.Assertions[0].Unit = "served", "req/s"
+	r.Assertions[1].Stat = "max/mean"
 	r.Decide()
 	return r
 }
@@ -120,7 +128,9 @@ func TestRenderIsSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "failed liveness probe"} {
+	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "failed liveness probe",
+		// A k6 threshold's row: what was measured, in its unit, against the bound.
+		"p(95) = 4.2 ms", "&lt; 100 ms", "served = 950 req/s", "&gt;= 800 req/s", "max/mean = 1.1"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
