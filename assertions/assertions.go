@@ -66,7 +66,7 @@ type Result struct {
 	Stat   string `json:"stat,omitempty"`
 	Unit   string `json:"unit,omitempty"`
 	Status string `json:"status"`
-	Error       string   `json:"error,omitempty"`
+	Error  string `json:"error,omitempty"`
 	// Series are the samples the value came from (one point each for an
 	// instant query).
 	Series []Series `json:"series,omitempty"`
