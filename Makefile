@@ -99,8 +99,8 @@ test-run: k6 cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestEndToEnd$$' ./runner/
 
 # test-report: report.html opened in headless Chromium (Debian's, installed
-# by scripts/deps-browser.sh: large, so apart from deps.sh), screenshots
-# checked. PERFRUN_REQUIRE_BROWSER makes a missing browser fail, not skip.
+# by scripts/deps-browser.sh: large, so apart from deps.sh): the lines it
+# drew (its DOM) and its screenshots checked. PERFRUN_REQUIRE_BROWSER makes a missing browser fail, not skip.
 # test-dashboards: every dashboard query parses with Prometheus's parser and
 # names only metrics the live system and k6 export, and every dashboard
 # panel's and report series' query returns data from the local cluster's
