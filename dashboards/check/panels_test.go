@@ -171,19 +171,19 @@ func checkQueries(t *testing.T, w scenario.Window) []panelQuery {
 }
 
 // series counts the series of a range query that have at least one finite
-// sample: a percentile over windows with no observation is NaN, which
-// plots as nothing.
-func series(ctx context.Context, prom, expr string, start, end time.Time, step time.Duration) (int, error) {
+// sample (a percentile over windows with no observation is NaN, which
+// plots as nothing), and says when the first finite sample of any is.
+func series(ctx context.Context, prom, expr string, start, end time.Time, step time.Duration) (int, time.Time, error) {
 	v := url.Values{"query": {expr}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)},
 		"step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, prom+"/api/v1/query_range", strings.NewReader(v.Encode()))
 	if err != nil {
-		return 0, fmt.Errorf("range query %s: %w", expr, err)
+		return 0, time.Time{}, fmt.Errorf("range query %s: %w", expr, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("range query %s: %w", expr, err)
+		return 0, time.Time{}, fmt.Errorf("range query %s: %w", expr, err)
 	}
 	defer resp.Body.Close()
 	var body struct {
@@ -198,22 +198,49 @@ func series(ctx context.Context, prom, expr string, start, end time.Time, step t
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return 0, fmt.Errorf("range query %s: decoding: %w", expr, err)
+		return 0, time.Time{}, fmt.Errorf("range query %s: decoding: %w", expr, err)
 	}
 	if body.Status != "success" {
-		return 0, fmt.Errorf("range query %s: %s", expr, body.Error)
+		return 0, time.Time{}, fmt.Errorf("range query %s: %s", expr, body.Error)
 	}
 	n := 0
+	var first time.Time
 	for _, s := range body.Data.Result {
 		for _, p := range s.Values {
 			str, _ := p[1].(string)
 			if f, err := strconv.ParseFloat(str, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+				ts, _ := p[0].(float64)
+				if at := time.UnixMilli(int64(ts * 1000)); first.IsZero() || at.Before(first) {
+					first = at
+				}
 				n++
 				break
 			}
 		}
 	}
-	return n, nil
+	return n, first, nil
+}
+
+// waitScrapes waits until Prometheus has n samples of sel (60s at most).
+func waitScrapes(t *testing.T, prom, sel string, n int) {
+	t.Helper()
+	q := fmt.Sprintf("count_over_time(%s[5m])", sel)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, _, err := series(ctx, prom, fmt.Sprintf("%s >= %d", q, n), time.Now(), time.Now(), time.Second)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus has not scraped %s %d times within 60s", sel, n)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // TestPanelsHaveData cannot pass on an empty panel. It runs the reference
@@ -241,9 +268,11 @@ func TestPanelsHaveData(t *testing.T) {
 	}
 	sys := startSystem(t, root)
 	prom := startPrometheus3(t, promBin, sys)
-	// Two scrapes before the load, so that rates at its first second have
-	// a sample to start from.
-	time.Sleep(time.Duration(2*promconf.ScrapeInterval) * time.Second)
+	// Three scrapes before the load, so that rates at its first second
+	// have samples to start from, as on a cluster, where pods are scraped
+	// from their start, long before the load (Prometheus takes up to
+	// 5s more to apply its targets at all).
+	waitScrapes(t, prom, `up{job="kubernetes-pods",pod="listener-0"}`, 3)
 
 	// k6 as perfrun run starts it (loadgen's k6Environ): native
 	// histograms, 5s pushes, tagged with the run's testid.
@@ -327,7 +356,13 @@ export default function () { http.get(__ENV.TARGETS + '/status'); }
 	}
 	var rows []row
 	for _, q := range checkQueries(t, w) {
-		n, err := series(ctx, prom, q.expr, start, end, report.DefaultStep)
+		n, first, err := series(ctx, prom, q.expr, start, end, report.DefaultStep)
+		if q.where == "report "+report.SeriesThroughput && n > 0 && first.Sub(start) > report.DefaultStep {
+			// The plot covers the load from its first second: the
+			// counters exist before it (the listener starts its 2xx
+			// series at 0), so a rate is there at once.
+			t.Errorf("report throughput starts %s after the load", first.Sub(start))
+		}
 		if err != nil {
 			t.Errorf("%s: %v", q.where, err)
 			continue
