@@ -107,10 +107,13 @@ test-interrupts: k6 cluster-tools
 	PERFRUN_CACHE=$(CLUSTER_CACHE) $(GO) test -tags cluster -count=1 -timeout 40m -v -run '^TestKilledInEachPhase$$' ./runner/
 
 # test-report: report.html opened in headless Chromium (Debian's, installed
-# by scripts/deps-browser.sh: large, so apart from deps.sh), screenshots
-# checked. PERFRUN_REQUIRE_BROWSER makes a missing browser fail, not skip.
+# by scripts/deps-browser.sh: large, so apart from deps.sh): the lines it
+# drew (its DOM) and its screenshots checked. PERFRUN_REQUIRE_BROWSER makes a missing browser fail, not skip.
 # test-dashboards: every dashboard query parses with Prometheus's parser and
-# names only metrics the live system and k6 export (own module: it takes the
+# names only metrics the live system and k6 export, and every dashboard
+# panel's and report series' query returns data from the local cluster's
+# Prometheus (cluster-tools builds it) scraping the live system with the
+# local cluster's settings (own module: it takes the
 # newest Prometheus, whose go.mod wants k8s.io 0.37; the root module's parser,
 # for scenario validation, is v0.314, the newest that keeps k8s.io at 0.35).
 .PHONY: test-report test-dashboards
@@ -118,8 +121,8 @@ test-report:
 	bash scripts/deps-browser.sh
 	PERFRUN_REQUIRE_BROWSER=1 $(GO) test -count=1 -timeout 5m -run 'Chromium' ./report/
 
-test-dashboards: k6
-	cd dashboards/check && $(GO) test -count=1 -timeout 10m ./...
+test-dashboards: k6 cluster-tools
+	cd dashboards/check && PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_REQUIRE_PROMETHEUS=1 $(GO) test -count=1 -timeout 10m ./...
 
 # fuzz runs each fuzz target for FUZZTIME (two targets: twice that in all).
 # New inputs are minimized for at most FUZZMINIMIZE: the scenario decoder's

@@ -35,6 +35,8 @@ type Spec struct {
 	Range *scenario.Range
 	// Skip moves the window's start forward (warm-up) for instant queries.
 	Skip time.Duration
+	// Stat and Unit say what the value is (Result.Stat, Result.Unit).
+	Stat, Unit string
 	// Counter, when set instead of Query, is a counter selector template:
 	// the value is the counter's increase over the window per second,
 	// counted from its raw samples (see CounterIncrease) rather than by
@@ -58,11 +60,38 @@ type Result struct {
 	Op          string   `json:"op"`
 	Bound       float64  `json:"bound"`
 	Value       *float64 `json:"value,omitempty"`
-	Status      string   `json:"status"`
-	Error       string   `json:"error,omitempty"`
+	// Stat is what the value measures ("p(95)", "max/mean", "req/s
+	// served"), Unit the unit of value and bound ("ms", "req/s"; none for
+	// a count or a share): a verdict row reads "p(95) = 4.2 ms < 100 ms".
+	Stat   string `json:"stat,omitempty"`
+	Unit   string `json:"unit,omitempty"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
 	// Series are the samples the value came from (one point each for an
 	// instant query).
 	Series []Series `json:"series,omitempty"`
+}
+
+// Measured is the value as a verdict row shows it, with what it is and
+// its unit: "p(95) = 4.2 ms", "max/mean = 1.03", "-" when there is none.
+func (r Result) Measured() string {
+	v := FormatValue(r.Value)
+	if r.Value != nil && r.Unit != "" {
+		v += " " + r.Unit
+	}
+	if r.Stat != "" {
+		return r.Stat + " = " + v
+	}
+	return v
+}
+
+// Limit is the bound as a verdict row shows it: "< 100 ms".
+func (r Result) Limit() string {
+	b := r.Op + " " + FormatValue(&r.Bound)
+	if r.Unit != "" {
+		b += " " + r.Unit
+	}
+	return b
 }
 
 // Passed says the assertion held.
@@ -191,7 +220,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, specs []Spec, w scenario.Windo
 }
 
 func (e *Evaluator) evaluate(ctx context.Context, s Spec, w scenario.Window) Result {
-	r := Result{Name: s.Name, Kind: s.Kind, Description: s.Description, Op: s.Op, Bound: s.Bound, Status: Error}
+	r := Result{Name: s.Name, Kind: s.Kind, Description: s.Description, Op: s.Op, Bound: s.Bound, Stat: s.Stat, Unit: s.Unit, Status: Error}
 	skip := s.Skip
 	if s.Range != nil {
 		skip = s.Range.Skip.Duration

@@ -34,7 +34,7 @@ func (k disruptionKind) spec(a scenario.Assertion, m scenario.Metrics) Spec {
 	d := a.Disruption
 	h := k.histogram(a, m)
 	win := fmt.Sprintf("[{{.chaos.%s.untilDrained}}] @ {{.drained}}", d.Chaos)
-	s := Spec{Name: a.Name, Description: a.Description, Kind: KindDisruption, Op: "<=",
+	s := Spec{Name: a.Name, Description: a.Description, Kind: KindDisruption, Op: "<=", Stat: "share past deadline",
 		Bound: 1/float64(max(d.Replicas, 1)) + d.Tolerance,
 		Query: fmt.Sprintf(`1 - sum(increase(%s_bucket{namespace="{{.namespace}}",le=%q}%s)) / sum(increase(%s_count{namespace="{{.namespace}}"}%s))`,
 			h, d.Deadline, win, h, win)}

@@ -46,7 +46,7 @@ func (evenDistributionKind) spec(a scenario.Assertion, m scenario.Metrics) Spec 
 	if e.Gauge {
 		per = fmt.Sprintf(`sum by (%s) (%s{%s} @ %s)`, by, metric, sel, at)
 	}
-	s := Spec{Name: a.Name, Description: a.Description, Kind: KindEvenDistribution, Op: "<=", Bound: e.Max,
+	s := Spec{Name: a.Name, Description: a.Description, Kind: KindEvenDistribution, Op: "<=", Bound: e.Max, Stat: "max/mean",
 		Query: fmt.Sprintf("max(%s) / avg(%s)", per, per)}
 	if s.Description == "" {
 		what := metric

@@ -69,6 +69,7 @@ func (noLossKind) Evaluate(ctx context.Context, env *Env, a scenario.Assertion) 
 	}
 	res := Check(a.Name, KindNoLoss,
 		fmt.Sprintf("|usage totals (%g) - k6 accepted hits (%g)| ≤ %g", applied, accepted, n.Tolerance), "<=", diff, n.Tolerance)
+	res.Stat, res.Unit = "|applied - accepted|", "hits"
 	res.Series = []Series{
 		{Labels: map[string]string{"source": "k6", "metric": n.K6Metric}, Points: []Point{{T: env.Window.End.UnixMilli(), V: accepted}}},
 		{Labels: map[string]string{"source": "system", "metric": n.Metric}, Points: []Point{{T: time.Now().UnixMilli(), V: applied}}},

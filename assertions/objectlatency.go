@@ -81,7 +81,7 @@ func seconds(v float64) string {
 
 func (objectLatencyKind) Evaluate(ctx context.Context, env *Env, a scenario.Assertion) Result {
 	o := a.ObjectLatency
-	res := Result{Name: a.Name, Kind: KindObjectLatency, Description: a.Description, Op: "<=", Status: Error}
+	res := Result{Name: a.Name, Kind: KindObjectLatency, Description: a.Description, Op: "<=", Unit: "s", Status: Error}
 	in, watched, err := objectRecords(ctx, env, o.Resource, o.Selector, env.Window.Start, env.Window.End)
 	if err != nil {
 		res.Error = err.Error()
@@ -126,7 +126,7 @@ func (objectLatencyKind) Evaluate(ctx context.Context, env *Env, a scenario.Asse
 	// The figure compared across runs is the highest bounded percentile
 	// (+Inf has no JSON: no value then, and the description says it).
 	top := bounds[len(bounds)-1]
-	res.Bound = top.b
+	res.Bound, res.Stat = top.b, top.key
 	if !math.IsInf(top.value, 0) {
 		v := top.value
 		res.Value = &v
@@ -146,7 +146,7 @@ func (objectLatencyKind) Evaluate(ctx context.Context, env *Env, a scenario.Asse
 func (objectDisruptionKind) Evaluate(ctx context.Context, env *Env, a scenario.Assertion) Result {
 	o := a.ObjectDisruption
 	bound := 1/float64(max(o.Replicas, 1)) + o.Tolerance
-	res := Result{Name: a.Name, Kind: KindObjectDisruption, Description: a.Description, Op: "<=", Bound: bound, Status: Error}
+	res := Result{Name: a.Name, Kind: KindObjectDisruption, Description: a.Description, Op: "<=", Bound: bound, Stat: "share past deadline", Status: Error}
 	w, ok := env.Window.Chaos[o.Chaos]
 	if !ok || w.Start.IsZero() {
 		res.Error = fmt.Sprintf("chaos action %s never ran", o.Chaos)
@@ -178,6 +178,7 @@ func (objectDisruptionKind) Evaluate(ctx context.Context, env *Env, a scenario.A
 	what := fmt.Sprintf("share of %s created from %s's start to %s past %s to %s: %d of %d (%s; %d never got there) ≤ 1/%d + %g = %s",
 		o.Resource, o.Chaos, until, o.Deadline, target(o.To, o.Condition), missed, len(in), FormatValue(&share), never, o.Replicas, o.Tolerance, FormatValue(&bound))
 	r := Check(a.Name, KindObjectDisruption, joinDesc(a.Description, what), "<=", share, bound)
+	r.Stat = "share past deadline"
 	r.Series = []Series{{Labels: map[string]string{"objects": "missed"}, Points: []Point{{T: env.Window.End.UnixMilli(), V: float64(missed)}}},
 		{Labels: map[string]string{"objects": "created"}, Points: []Point{{T: env.Window.End.UnixMilli(), V: float64(len(in))}}}}
 	return r

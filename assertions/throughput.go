@@ -28,6 +28,7 @@ func (k throughputKind) Evaluate(ctx context.Context, env *Env, a scenario.Asser
 func (throughputKind) spec(a scenario.Assertion, m scenario.Metrics) Spec {
 	t := a.Throughput
 	s := Spec{Name: a.Name, Description: a.Description, Kind: KindThroughput, Op: ">=", Bound: t.Floor, Skip: t.Skip.Duration,
+		Stat: "served", Unit: "req/s",
 		Counter: cmp.Or(t.Selector, m.Served)}
 	if s.Description == "" {
 		s.Description = fmt.Sprintf("successful requests per second over the steady window ≥ %g", t.Floor)

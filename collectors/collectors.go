@@ -33,6 +33,32 @@ type K6Metric struct {
 	Count      *float64        `json:"count,omitempty"`
 	Value      *float64        `json:"value,omitempty"`
 	Thresholds map[string]bool `json:"thresholds,omitempty"`
+	// Values are every number of the metric by k6's name for it ("count",
+	// "rate", "value", "avg", "med", "p(95)"...), time trends in ms: what
+	// a threshold's verdict row shows as the measured value.
+	Values map[string]float64 `json:"-"`
+}
+
+// UnmarshalJSON reads the fields above and keeps every number in Values.
+func (m *K6Metric) UnmarshalJSON(b []byte) error {
+	type plain K6Metric // no UnmarshalJSON: no recursion
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	p.Values = map[string]float64{}
+	for k, v := range raw {
+		var f float64
+		if json.Unmarshal(v, &f) == nil { // thresholds (an object) are not a value
+			p.Values[k] = f
+		}
+	}
+	*m = K6Metric(p)
+	return nil
 }
 
 // ReadK6Summary reads a --summary-export file.

@@ -56,10 +56,12 @@ func envArgs(env, own map[string]string) []string {
 	return args
 }
 
-// Remote-write settings. One k6 here writes its trends as the stats below
-// (the series the dashboards and the report plot: k6_*_p95 and so on);
-// generators write native histograms instead, because percentiles of
-// slices do not add up and summed histograms do.
+// Remote-write settings. k6 writes its trends as native histograms, one k6
+// here and generators alike: percentiles of generators' slices do not add
+// up and summed histograms do, and k6's trend stats (trendStats, the
+// k6_*_p95 gauges) are cumulative since the load's start, so a pod kill's
+// dip would not show in them. The dashboards and the report read the
+// histograms and fall back to the stats for a k6 that writes those.
 const (
 	pushInterval = "5s"
 	trendStats   = "p(50),p(95),p(99),avg,max"

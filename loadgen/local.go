@@ -78,7 +78,7 @@ func startLocal(ctx context.Context, c Config) (*localRun, error) {
 	cmd.Dir = c.Repo
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
-	env := k6Environ(c.remoteWriteURL(), false)
+	env := k6Environ(c.remoteWriteURL(), true)
 	for k, v := range maps.All(env) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -126,7 +126,12 @@ func (r *localRun) Results(context.Context, assertions.Querier, time.Time) []ass
 	}
 	var out []assertions.Result
 	for _, t := range r.summary.Thresholds() {
-		out = append(out, assertions.K6ThresholdCrossed(t.Metric, t.Expr, t.Failed))
+		th, err := ParseThreshold(t.Metric, t.Expr)
+		if err != nil { // k6 accepted it, so it is one we cannot read: keep k6's verdict
+			out = append(out, assertions.K6ThresholdCrossed(t.Metric, t.Expr, t.Failed))
+			continue
+		}
+		out = append(out, ThresholdResult(th, t.Failed, r.summary.Metrics[t.Metric].Values))
 	}
 	return out
 }

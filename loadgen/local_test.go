@@ -75,3 +75,42 @@ func TestInvocation(t *testing.T) {
 		t.Errorf("no remote write: %v", e)
 	}
 }
+
+// A threshold's verdict row carries what k6 measured, from a summary file
+// as k6 writes it (trends in ms, a Rate's share as value, thresholds true
+// when crossed), and k6's own verdict.
+func TestThresholdResultShowsTheMeasuredValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SummaryFile)
+	if err := os.WriteFile(path, []byte(`{"metrics": {
+  "backend_call_duration{call:authrep}": {"avg": 1.9, "med": 1.2, "p(95)": 4.2, "p(99)": 7.5, "max": 30, "min": 0.3, "p(90)": 3,
+    "thresholds": {"p(95)<100": false, "p(99)<5": true}},
+  "checks": {"passes": 99, "fails": 1, "value": 0.99, "thresholds": {"rate==1": true}},
+  "dropped_iterations": {"count": 3, "rate": 0.1, "thresholds": {"count<10": false}}
+}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := collectors.ReadK6Summary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]assertions.Result{}
+	for _, th := range s.Thresholds() {
+		p, err := ParseThreshold(th.Metric, th.Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := ThresholdResult(p, th.Failed, s.Metrics[th.Metric].Values)
+		got[th.Expr] = r
+	}
+	for expr, want := range map[string]struct{ measured, limit, status string }{
+		"p(95)<100": {"p(95) = 4.2 ms", "< 100 ms", assertions.Pass},
+		"p(99)<5":   {"p(99) = 7.5 ms", "< 5 ms", assertions.Fail},
+		"rate==1":   {"rate = 0.99", "== 1", assertions.Fail},
+		"count<10":  {"count = 3", "< 10", assertions.Pass},
+	} {
+		r := got[expr]
+		if r.Measured() != want.measured || r.Limit() != want.limit || r.Status != want.status {
+			t.Errorf("%s: %q %q %s, want %q %q %s", expr, r.Measured(), r.Limit(), r.Status, want.measured, want.limit, want.status)
+		}
+	}
+}

@@ -149,10 +149,13 @@ func (a *Aggregator) Evaluate(ctx context.Context, ts []Threshold) []assertions.
 	for _, t := range ts {
 		name := "k6:" + t.Source + ":" + t.Expr
 		desc := fmt.Sprintf("k6 threshold %s on %s, all generators together", t.Expr, t.Source)
-		v, note, err := a.value(ctx, t)
+		v, unit, note, err := a.value(ctx, t)
+		if unit == "" {
+			unit = t.Unit() // no series to tell by: what k6 would say
+		}
 		if err != nil {
 			out = append(out, assertions.Result{Name: name, Kind: assertions.KindK6Threshold, Description: desc,
-				Op: t.Op, Bound: t.Bound, Status: assertions.Error, Error: err.Error()})
+				Op: t.Op, Bound: t.Bound, Stat: t.Agg, Unit: unit, Status: assertions.Error, Error: err.Error()})
 			continue
 		}
 		if note != "" {
@@ -162,13 +165,65 @@ func (a *Aggregator) Evaluate(ctx context.Context, ts []Threshold) []assertions.
 			// k6 passes a threshold whose metric got no sample; so do we,
 			// and say so.
 			r := assertions.Result{Name: name, Kind: assertions.KindK6Threshold, Description: desc + " (no samples)",
-				Op: t.Op, Bound: t.Bound, Status: assertions.Pass}
+				Op: t.Op, Bound: t.Bound, Stat: t.Agg, Unit: unit, Status: assertions.Pass}
 			out = append(out, r)
 			continue
 		}
-		out = append(out, assertions.Check(name, assertions.KindK6Threshold, desc, t.Op, v, t.Bound))
+		r := assertions.Check(name, assertions.KindK6Threshold, desc, t.Op, v, t.Bound)
+		r.Stat, r.Unit = t.Agg, unit
+		out = append(out, r)
 	}
 	return out
+}
+
+// timeTrends are the trends k6 and perfrun's extension record as times
+// (metrics.Time), whose thresholds and summary values are in ms. k6's
+// summary file does not say which trends are times; its remote write
+// does, by the _seconds suffix, which the Aggregator reads instead.
+var timeTrends = map[string]bool{
+	"http_req_duration": true, "http_req_blocked": true, "http_req_connecting": true, "http_req_tls_handshaking": true,
+	"http_req_sending": true, "http_req_waiting": true, "http_req_receiving": true, "iteration_duration": true,
+	"group_duration": true, "ws_connecting": true, "ws_session_duration": true, "ws_ping": true, "grpc_req_duration": true,
+	// xk6-backend (backend.go: metrics.Time)
+	"backend_call_duration": true, "backend_item_reconcile_latency": true, "backend_kube_create_duration": true,
+}
+
+// Unit is the unit of the threshold's value and bound: ms for an
+// aggregate of a time trend other than its count, none otherwise (a
+// count, a rate's share, a gauge's value).
+func (t Threshold) Unit() string {
+	switch t.Agg {
+	case "count", "rate", "value":
+		return ""
+	}
+	if timeTrends[t.Metric] {
+		return "ms"
+	}
+	return ""
+}
+
+// ThresholdResult is a threshold as k6 itself judged it (its summary),
+// crossed or not, with the value k6 measured when the summary has it
+// (values: the metric's numbers by k6's name for them). The verdict is
+// k6's: the value shows how close it was.
+func ThresholdResult(t Threshold, crossed bool, values map[string]float64) assertions.Result {
+	r := assertions.Result{Name: "k6:" + t.Source + ":" + t.Expr, Kind: assertions.KindK6Threshold,
+		Description: "k6 threshold " + t.Expr + " on " + t.Source, Op: t.Op, Bound: t.Bound, Stat: t.Agg, Unit: t.Unit(), Status: assertions.Pass}
+	if crossed {
+		r.Status = assertions.Fail
+	}
+	key := t.Agg
+	if key == "rate" {
+		if _, ok := values["rate"]; !ok {
+			key = "value" // a Rate metric: k6's summary file calls its rate value
+		}
+	}
+	if v, ok := values[key]; ok {
+		r.Value = &v
+	} else {
+		r.Description += fmt.Sprintf(" (k6's summary has no %s of it: --summary-trend-stats %s)", t.Agg, summaryTrendStats)
+	}
+	return r
 }
 
 // selector is the series of metric name with the run's testid and the
@@ -203,7 +258,7 @@ func (a *Aggregator) window() string {
 }
 
 // value is the threshold's aggregate; NaN when the metric has no sample.
-func (a *Aggregator) value(ctx context.Context, t Threshold) (float64, string, error) {
+func (a *Aggregator) value(ctx context.Context, t Threshold) (v float64, unit, note string, err error) {
 	base := "k6_" + promLabel(t.Metric)
 	last := func(name string) string {
 		return fmt.Sprintf("last_over_time(%s[%s])", a.selector(name, t), a.window())
@@ -211,22 +266,23 @@ func (a *Aggregator) value(ctx context.Context, t Threshold) (float64, string, e
 	switch t.Agg {
 	case "count":
 		if v, ok, err := a.scalar(ctx, "sum("+last(base+"_total")+")"); err != nil || ok {
-			return v, "", err
+			return v, "", "", err
 		}
 		// A count threshold on a trend counts its samples.
 		if v, _, ok, err := a.trend(ctx, t, "histogram_count(%s)"); err != nil || ok {
-			return v, "", err
+			return v, "", "", err
 		}
 		// A counter that never moved was never written: zero, as k6 says.
-		return 0, "", nil
+		return 0, "", "", nil
 	case "rate":
-		return a.rate(ctx, t, base)
+		v, note, err := a.rate(ctx, t, base)
+		return v, "", note, err
 	case "value":
 		v, ok, err := a.scalar(ctx, "sum("+last(base)+")")
 		if err != nil || !ok {
-			return math.NaN(), "", err
+			return math.NaN(), "", "", err
 		}
-		return v, "sum over generators", nil
+		return v, "", "sum over generators", nil
 	case "avg":
 		// histogram_sum/histogram_count, not histogram_avg: Prometheus
 		// before 2.53 (Debian's 2.42) has no histogram_avg.
@@ -244,14 +300,20 @@ func (a *Aggregator) value(ctx context.Context, t Threshold) (float64, string, e
 	}
 }
 
-func trendValue(v float64, ms, ok bool, err error, note string) (float64, string, error) {
+// trendValue is a trend's aggregate as k6 states it: in ms when the trend
+// is a time (its series in seconds), and unit says so.
+func trendValue(v float64, ms, ok bool, err error, note string) (float64, string, string, error) {
+	unit := ""
+	if ms {
+		unit = "ms"
+	}
 	if err != nil || !ok {
-		return math.NaN(), note, err
+		return math.NaN(), unit, note, err
 	}
 	if ms {
 		v *= 1000 // k6 thresholds on time are in milliseconds
 	}
-	return v, note, nil
+	return v, unit, note, nil
 }
 
 // trend evaluates f (a format with one %s for the summed native histogram)

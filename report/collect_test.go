@@ -38,12 +38,12 @@ func TestCollect(t *testing.T) {
 	run.Timeseries = nil
 	run.Scenario.Spec.Assertions = []scenario.Assertion{{Name: "d", Disruption: &scenario.Disruption{Chaos: "kill_one", Deadline: "4.096", Replicas: 3}}}
 	q := &fakeQuerier{}
-	Collect(context.Background(), q, run, scenario.Window{Start: start, End: start.Add(time.Minute), Namespace: "ns-1"}, time.Second)
+	Collect(context.Background(), q, run, scenario.Window{Start: start, End: start.Add(time.Minute), Namespace: "ns-1", TestID: "t-1"}, time.Second)
 	if len(run.Timeseries) != len(Queries(scenario.ReferenceMetrics()))+1 {
 		t.Fatalf("%d time series, want %d (the missed-deadline one too)", len(run.Timeseries), len(Queries(scenario.ReferenceMetrics()))+1)
 	}
 	for _, q := range q.queries {
-		if !strings.Contains(q, `namespace="ns-1"`) || strings.Contains(q, "{{") {
+		if !strings.Contains(q, `namespace="ns-1"`) && !strings.Contains(q, `testid="t-1"`) || strings.Contains(q, "{{") {
 			t.Errorf("query not expanded: %s", q)
 		}
 	}

@@ -18,7 +18,7 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 
 {{define "assertions"}}<table>
 <tr><th>assertion</th><th>kind</th><th>value</th><th>bound</th><th>verdict</th><th>what it checks</th></tr>
-{{range .Assertions}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="num">{{value .Value}}</td><td class="num">{{.Op}} {{num .Bound}}</td><td class="{{cls .Status}}">{{.Status}}</td>
+{{range .Assertions}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="num">{{.Measured}}</td><td class="num">{{.Limit}}</td><td class="{{cls .Status}}">{{.Status}}</td>
 <td>{{.Description}}{{if .Error}}<div class="note">error: {{.Error}}</div>{{end}}{{if .Query}}<div class="query">{{.Query}}</div>{{end}}</td></tr>
 {{else}}<tr><td colspan="6">no assertions</td></tr>{{end}}
 </table>{{end}}
@@ -57,7 +57,8 @@ td.pass,td.fail,td.error{font-weight:bold;text-align:center}
 {{template "leases" .Run}}
 <h2>Plots</h2>
 <p class="note">time is from the load's start; red marks are chaos events, grey bands their steps and the drain.</p>
-{{range .Plots}}<div class="figure"><h3>{{.Title}}</h3>{{with .Note}}<p class="note">{{.}}</p>{{end}}{{.SVG}}</div>
+{{with .LeftOut}}<p class="note left-out">left out, as this run did not exercise them: {{join . "; "}}.</p>{{end}}
+{{range .Plots}}<div class="figure" data-plot="{{.Name}}"><h3>{{.Title}}</h3>{{with .Note}}<p class="note">{{.}}</p>{{end}}{{.SVG}}</div>
 {{else}}<p class="note">no time series in this result</p>{{end}}
 <h2>Steps</h2>
 <table><tr><th>step</th><th>start</th><th>seconds</th><th>error</th></tr>

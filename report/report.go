@@ -97,7 +97,7 @@ func (p plot) svg(ymax float64) template.HTML {
 // titles of the collected series, in page order.
 var titles = []struct{ name, title, note string }{
 	{SeriesThroughput, "Throughput: successful requests per second", "listener 2xx answers by request type"},
-	{SeriesLatency, "Latency percentiles", "listener response time, p50 / p95 / p99"},
+	{SeriesLatency, "Latency percentiles: server and client", "p50 / p95 / p99 of the listener's response time (server) beside k6's call duration (k6: the server's time plus the network and k6's own queueing), one scale"},
 	{SeriesErrors, "Errors: non-2xx answers per second", ""},
 	{SeriesReconciles, "Reconciles per pod", "controller reconciles per second, one line per pod"},
 	{SeriesBuckets, "Buckets (keys) held per pod", "a lost pod's buckets, and who takes them over"},
@@ -110,9 +110,81 @@ var titles = []struct{ name, title, note string }{
 	{SeriesEndpoints, "Service endpoints, ready and not", "from the EndpointSlices: a listener saturated past its readiness CPU threshold leaves (ready=false) and comes back"},
 }
 
+// groups are the plots that only a scenario exercising a part of the
+// system shows, with what exercising it means; the others (throughput,
+// latency, errors, pods, endpoints) are every run's.
+var groups = []struct {
+	what   string
+	series []string
+	// exercised says the run gave these plots something to show.
+	exercised func(run *result.Run, byName map[string]result.Timeseries) bool
+	why       string
+}{
+	{"controller (reconciles, buckets per pod, items pending, reconcile latency, disruption window)",
+		[]string{SeriesReconciles, SeriesBuckets, SeriesPending, SeriesReconcileP9, SeriesMissed},
+		func(run *result.Run, byName map[string]result.Timeseries) bool {
+			return hasAssertion(run, assertions.KindEvenDistribution, assertions.KindDisruption, assertions.KindObjectLatency, assertions.KindObjectDisruption) ||
+				positive(byName[SeriesReconciles])
+		}, "no item was reconciled"},
+	{"workers (jobs per pod, queue depth)",
+		[]string{SeriesWorkerJobs, SeriesQueueDepth},
+		func(run *result.Run, byName map[string]result.Timeseries) bool {
+			return hasAssertion(run, assertions.KindNoLoss) || hasChaos(run, "upgrade") ||
+				positive(byName[SeriesWorkerJobs]) || positive(byName[SeriesQueueDepth])
+		}, "no job was queued or applied"},
+}
+
+func hasAssertion(run *result.Run, kinds ...string) bool {
+	for _, a := range run.Assertions {
+		if slices.Contains(kinds, a.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasChaos(run *result.Run, kind string) bool {
+	return slices.ContainsFunc(run.Chaos, func(e result.Event) bool { return e.Kind == kind })
+}
+
+// positive says a series has a sample above zero: a counter that moved, a
+// gauge that held something.
+func positive(ts result.Timeseries) bool {
+	for _, s := range ts.Series {
+		for _, p := range s.Points {
+			if p.V > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// leftOut names the plots the run did not exercise, and why, by series.
+func leftOut(run *result.Run, byName map[string]result.Timeseries) (skip map[string]bool, notes []string) {
+	skip = map[string]bool{}
+	for _, g := range groups {
+		if g.exercised(run, byName) {
+			continue
+		}
+		for _, s := range g.series {
+			skip[s] = true
+		}
+		notes = append(notes, g.what+": "+g.why)
+	}
+	return skip, notes
+}
+
 // plots builds the run's figures from its time series, then from the series
 // behind its range assertions when nothing was collected for them.
 func plots(run *result.Run) []plot {
+	ps, _ := plotsAndLeftOut(run)
+	return ps
+}
+
+// plotsAndLeftOut is plots, and what it left out for the run did not
+// exercise it.
+func plotsAndLeftOut(run *result.Run) ([]plot, []string) {
 	from, to := run.LoadStart, run.Drained
 	if to.IsZero() || to.Before(run.LoadEnd) {
 		to = run.LoadEnd
@@ -122,10 +194,16 @@ func plots(run *result.Run) []plot {
 	for _, ts := range run.Timeseries {
 		byName[ts.Name] = ts
 	}
+	skip, left := leftOut(run, byName)
 	var out []plot
 	for _, t := range titles {
 		ts, ok := byName[t.name]
-		if !ok {
+		if t.name == SeriesLatency {
+			// The client's percentiles beside the server's, one scale.
+			cl, cok := byName[SeriesClientLatency]
+			ts, ok = mergeLatency(ts, ok, cl, cok)
+		}
+		if !ok || skip[t.name] {
 			continue
 		}
 		note := t.note
@@ -150,7 +228,36 @@ func plots(run *result.Run) []plot {
 		}
 		out = append(out, plot{Name: "assertion:" + a.Name, Title: "Assertion " + a.Name, Note: a.Description, chart: c})
 	}
-	return out
+	return out, left
+}
+
+// mergeLatency puts the server's and the client's percentiles in one
+// series set, labelled "server p95" and "k6 p95"; an error of either is
+// kept.
+func mergeLatency(server result.Timeseries, sok bool, client result.Timeseries, cok bool) (result.Timeseries, bool) {
+	if !cok {
+		return server, sok
+	}
+	out := result.Timeseries{Name: SeriesLatency, Unit: cmp.Or(server.Unit, client.Unit)}
+	var errs []string
+	for _, side := range []struct {
+		who string
+		ts  result.Timeseries
+		ok  bool
+	}{{"server", server, sok}, {"k6", client, cok}} {
+		if !side.ok {
+			continue
+		}
+		if side.ts.Error != "" {
+			errs = append(errs, side.who+": "+side.ts.Error)
+		}
+		for _, s := range side.ts.Series {
+			s.Labels = map[string]string{"quantile": side.who + " " + cmp.Or(s.Labels["quantile"], seriesLabel(s.Labels))}
+			out.Series = append(out.Series, s)
+		}
+	}
+	out.Error = strings.Join(errs, "; ")
+	return out, true
 }
 
 func hasRange(a assertions.Result) bool {
@@ -246,11 +353,13 @@ type runView struct {
 	Duration string
 	Versions [][2]string
 	Plots    []plotView
+	// LeftOut are the plots left out, for the run did not exercise them.
+	LeftOut []string
 }
 
 type plotView struct {
-	Title, Note string
-	SVG         template.HTML
+	Name, Title, Note string
+	SVG               template.HTML
 }
 
 func view(run *result.Run) runView {
@@ -261,9 +370,11 @@ func view(run *result.Run) runView {
 	for _, k := range slices.Sorted(maps.Keys(run.Versions)) {
 		v.Versions = append(v.Versions, [2]string{k, run.Versions[k]})
 	}
-	for _, p := range plots(run) {
-		v.Plots = append(v.Plots, plotView{Title: p.Title, Note: p.Note, SVG: p.svg(0)})
+	ps, left := plotsAndLeftOut(run)
+	for _, p := range ps {
+		v.Plots = append(v.Plots, plotView{Name: p.Name, Title: p.Title, Note: p.Note, SVG: p.svg(0)})
 	}
+	v.LeftOut = left
 	return v
 }
 

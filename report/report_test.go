@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,6 +47,10 @@ func synthetic(scale float64) *result.Run {
 		}
 		return 1
 	}
+	p95 := 4.2
+	k6p95 := assertions.Result{Name: "k6:backend_call_duration{call:authrep}:p(95)<100", Kind: assertions.KindK6Threshold,
+		Description: "k6 threshold p(95)<100 on backend_call_duration{call:authrep}", Op: "<", Bound: 100, Value: &p95,
+		Stat: "p(95)", Unit: "ms", Status: assertions.Pass}
 	r := &result.Run{RunID: "20261123-100000-abcd", Scenario: sc, Provider: "local", Namespace: "perfrun-controller-kill-abcd", TestID: "abcd",
 		Versions: map[string]string{"perfrun": "dev", "listener": "v1.2.0"},
 		Started:  start.Add(-30 * time.Second), Finished: end.Add(40 * time.Second), LoadStart: start, LoadEnd: end, Drained: end.Add(10 * time.Second),
@@ -59,6 +65,7 @@ func synthetic(scale float64) *result.Run {
 			assertions.Check("throughput", assertions.KindThroughput, "successful requests per second ≥ 800", ">=", 950*scale, 800),
 			assertions.Check("spread", assertions.KindEvenDistribution, "max/mean of reconciles per pod ≤ 1.2", "<=", 1.1, 1.2),
 			assertions.Check("disruption", assertions.KindDisruption, "share of items past deadline ≤ 1/3 + 0.05", "<=", 0.4, 0.38),
+			k6p95,
 		},
 		Timeseries: []result.Timeseries{
 			{Name: SeriesThroughput, Unit: "req/s", Series: []assertions.Series{
@@ -69,6 +76,11 @@ func synthetic(scale float64) *result.Run {
 				series(map[string]string{"quantile": "p50"}, func(s float64) float64 { return 0.002 / dip(s) }),
 				series(map[string]string{"quantile": "p95"}, func(s float64) float64 { return 0.008 / dip(s) }),
 				series(map[string]string{"quantile": "p99"}, func(s float64) float64 { return 0.015 / dip(s) }),
+			}},
+			{Name: SeriesClientLatency, Unit: "s", Series: []assertions.Series{
+				series(map[string]string{"quantile": "p50"}, func(s float64) float64 { return 0.003 / dip(s) }),
+				series(map[string]string{"quantile": "p95"}, func(s float64) float64 { return 0.010 / dip(s) }),
+				series(map[string]string{"quantile": "p99"}, func(s float64) float64 { return 0.020 / dip(s) }),
 			}},
 			{Name: SeriesReconciles, Unit: "reconciles/s", Series: []assertions.Series{
 				series(map[string]string{"pod": "controller-0"}, func(s float64) float64 { return 100 }),
@@ -110,6 +122,9 @@ func synthetic(scale float64) *result.Run {
 			{Name: SeriesPending, Unit: "items", Error: "query returned no data"},
 		},
 	}
+	// What the kinds' evaluation sets (assertions.Check cannot know it).
+	r.Assertions[0].Stat, r.Assertions[0].Unit = "served", "req/s"
+	r.Assertions[1].Stat = "max/mean"
 	r.Decide()
 	return r
 }
@@ -120,7 +135,9 @@ func TestRenderIsSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "failed liveness probe"} {
+	for _, want := range []string{"<h2>Verdict</h2>", "kill_one", "controller-1", "Queue depth by format", "Disruption window", "Reconciles per pod over the run", "badge fail", "could not collect", "Container restarts", "listener-7f9c-abcde", "failed liveness probe",
+		// A k6 threshold's row: what was measured, in its unit, against the bound.
+		"p(95) = 4.2 ms", "&lt; 100 ms", "served = 950 req/s", "&gt;= 800 req/s", "max/mean = 1.1"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -145,6 +162,90 @@ func TestRenderIsSelfContained(t *testing.T) {
 		if strings.Contains(page, bad) {
 			t.Errorf("report contains %q: it must open with no network", bad)
 		}
+	}
+}
+
+// figure is the HTML of one plot of a page, by its series name.
+func figure(t *testing.T, page, name string) string {
+	t.Helper()
+	i := strings.Index(page, `<div class="figure" data-plot="`+name+`">`)
+	if i < 0 {
+		t.Fatalf("no %s figure", name)
+	}
+	j := strings.Index(page[i:], "</svg>")
+	if j < 0 {
+		t.Fatalf("%s figure has no svg", name)
+	}
+	return page[i : i+j]
+}
+
+// drawn are the labels of the lines a figure drew with at least two
+// points (a path that moves and then draws).
+func drawn(fig string) []string {
+	var out []string
+	for _, m := range pathRE.FindAllStringSubmatch(fig, -1) {
+		if strings.Count(m[1], "L") >= 1 {
+			out = append(out, m[2])
+		}
+	}
+	return out
+}
+
+var pathRE = regexp.MustCompile(`<path d="([^"]*)"[^>]*data-line="([^"]*)"`)
+
+func TestLatencyPlotHasServerAndClientPercentiles(t *testing.T) {
+	var b bytes.Buffer
+	if err := Render(&b, synthetic(1)); err != nil {
+		t.Fatal(err)
+	}
+	got := drawn(figure(t, b.String(), SeriesLatency))
+	want := []string{"k6 p50", "k6 p95", "k6 p99", "server p50", "server p95", "server p99"}
+	if !slices.Equal(got, want) {
+		t.Errorf("latency plot draws %q, want %q", got, want)
+	}
+	if strings.Contains(b.String(), `data-plot="`+SeriesClientLatency+`"`) {
+		t.Error("the client latency has a plot of its own besides the shared one")
+	}
+}
+
+// A run that reconciled no item (smoke: controllers deployed, no items
+// load) shows no controller plots, and says so.
+func TestPlotsOnlyForWhatTheRunExercised(t *testing.T) {
+	run := synthetic(1)
+	run.Assertions = run.Assertions[:1] // throughput only: no controller assertion
+	for i, ts := range run.Timeseries {
+		if ts.Name == SeriesReconciles {
+			for j := range ts.Series {
+				for k := range ts.Series[j].Points {
+					run.Timeseries[i].Series[j].Points[k].V = 0
+				}
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := Render(&b, run); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, name := range []string{SeriesReconciles, SeriesBuckets, SeriesMissed, SeriesPending} {
+		if strings.Contains(page, `data-plot="`+name+`"`) {
+			t.Errorf("a run with no item reconciled plots %s", name)
+		}
+	}
+	if !strings.Contains(page, "left out, as this run did not exercise them: controller (") || !strings.Contains(page, "no item was reconciled") {
+		t.Error("the page does not say what it left out")
+	}
+	// The workers did work (queue depth moved): their plots stay.
+	if !strings.Contains(page, `data-plot="`+SeriesQueueDepth+`"`) {
+		t.Error("queue depth left out of a run whose queue held jobs")
+	}
+	// And the full run keeps them.
+	b.Reset()
+	if err := Render(&b, synthetic(1)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `data-plot="`+SeriesReconciles+`"`) || strings.Contains(b.String(), "left out") {
+		t.Error("a run with items lost its controller plots")
 	}
 }
 
@@ -237,10 +338,44 @@ func abs(i int) int {
 	return i
 }
 
+// dumpDOM opens page in headless Chromium and returns the document as the
+// browser built it (its SVG elements parsed, as drawn).
+func dumpDOM(t *testing.T, page string) string {
+	t.Helper()
+	bin := chromium(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--dump-dom", "file://"+page)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium --dump-dom: %v\n%s", err, errb.String())
+	}
+	return out.String()
+}
+
 func TestReportRendersInChromium(t *testing.T) {
 	dir := t.TempDir()
 	if err := Write(dir, synthetic(1)); err != nil {
 		t.Fatal(err)
+	}
+	// What Chromium drew, not only that something did: the latency plot
+	// has its six percentile lines (server and k6), throughput one line
+	// per request type, and none of the plots with data says "no data".
+	dom := dumpDOM(t, filepath.Join(dir, File))
+	if got, want := drawn(figure(t, dom, SeriesLatency)), []string{"k6 p50", "k6 p95", "k6 p99", "server p50", "server p95", "server p99"}; !slices.Equal(got, want) {
+		t.Errorf("latency plot in Chromium draws %q, want %q", got, want)
+	}
+	if got := drawn(figure(t, dom, SeriesThroughput)); !slices.Equal(got, []string{"authorize", "authrep"}) {
+		t.Errorf("throughput plot in Chromium draws %q, want authorize and authrep", got)
+	}
+	for _, name := range []string{SeriesLatency, SeriesThroughput, SeriesReconciles, SeriesQueueDepth} {
+		if strings.Contains(figure(t, dom, name), ">no data</text>") {
+			t.Errorf("%s plot says no data", name)
+		}
 	}
 	img := screenshot(t, filepath.Join(dir, File), 3000)
 	// The plots drew: the first line colour (#1f77b4), the chaos marks

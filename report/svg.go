@@ -200,7 +200,7 @@ func (c Chart) SVG() string {
 			p := l.Points[0]
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`, xOf(p.T), yOf(p.V), color)
 		}
-		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.6"><title>%s</title></path>`, d.String(), color, html.EscapeString(l.Label))
+		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.6" data-line="%s"><title>%s</title></path>`, d.String(), color, html.EscapeString(l.Label), html.EscapeString(l.Label))
 		lx := x0 + float64(i%legendPerRow)*(x1-x0)/legendPerRow
 		ly := float64(chartH + (i/legendPerRow)*legendRowH)
 		fmt.Fprintf(&b, `<rect x="%g" y="%g" width="12" height="4" fill="%s"/>`, lx, ly-4, color)

@@ -318,7 +318,11 @@ func JUnit(r *Run) ([]byte, error) {
 	}
 	for _, a := range r.Assertions {
 		c := junitCase{Name: a.Name, Classname: "perfrun." + name + "." + a.Kind, Time: "0"}
-		msg := fmt.Sprintf("%s = %s, want %s %s", a.Name, assertions.FormatValue(a.Value), a.Op, assertions.FormatValue(&a.Bound))
+		sep := " = " // "even = 2.25, want <= 1.5"
+		if a.Stat != "" {
+			sep = ": " // "k6:…: p(95) = 4.2 ms, want < 100 ms"
+		}
+		msg := fmt.Sprintf("%s%s%s, want %s", a.Name, sep, a.Measured(), a.Limit())
 		body := a.Description
 		if a.Query != "" {
 			body += "\nquery: " + a.Query

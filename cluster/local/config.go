@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/perfrun/perfrun/internal/promconf"
 )
 
 // The address plan (shared/notes/local-cluster.md): everything in the
@@ -257,14 +259,7 @@ conntrack:
 // usual prometheus.io/* annotations, found through the cluster's API with
 // Prometheus's own client certificate (RBAC in the addons).
 func (c *Cluster) prometheusConfig() string {
-	return fmt.Sprintf(`global:
-  scrape_interval: 5s
-  scrape_timeout: 4s
-  evaluation_interval: 5s
-  # The listener's and worker's latency histograms, and k6's trends, as
-  # native histograms when the exporter offers them.
-  scrape_native_histograms: true
-scrape_configs:
+	return fmt.Sprintf(promconf.Global+`scrape_configs:
 - job_name: kubernetes-pods
   kubernetes_sd_configs:
   - role: pod

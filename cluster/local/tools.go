@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/perfrun/perfrun/internal/gotool"
+	"github.com/perfrun/perfrun/internal/promconf"
 )
 
 // Tools are the binaries the local cluster runs, at the versions in
@@ -55,7 +56,7 @@ var Tools = []gotool.Tool{
 		// Debian's prometheus has no Kubernetes service discovery. Module
 		// v0.316.0 is Prometheus 3.16.0; the web UI's assets are not in the
 		// module (the HTTP API is all perfrun uses).
-		Name: "prometheus", Version: "v0.316.0", Module: "github.com/prometheus/prometheus",
+		Name: "prometheus", Version: promconf.Version, Module: "github.com/prometheus/prometheus",
 		Packages:  map[string]string{"github.com/prometheus/prometheus/cmd/prometheus": "prometheus"},
 		LDFlags:   "-X github.com/prometheus/common/version.Version=3.16.0",
 		ColdBuild: 5 * time.Minute,

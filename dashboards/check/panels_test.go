@@ -1,0 +1,385 @@
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perfrun/perfrun/dashboards"
+	"github.com/perfrun/perfrun/internal/gotool"
+	"github.com/perfrun/perfrun/internal/promconf"
+	"github.com/perfrun/perfrun/report"
+	"github.com/perfrun/perfrun/scenario"
+)
+
+// The run TestPanelsHaveData makes, as a run on the local cluster would
+// label it: the namespace and pod labels kubernetes_sd's relabelling gives,
+// and k6's testid tag.
+const (
+	checkNamespace = "perfrun-check"
+	checkTestID    = "dashcheck"
+)
+
+// prometheus3 is the Prometheus the local cluster runs (built by `make
+// cluster-tools` into the cache). Debian's Prometheus 2 stores classic
+// histograms and would hide exactly what this check is for.
+func prometheus3(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(gotool.DefaultCacheDir(), "prometheus-"+promconf.Version, "prometheus")
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("PERFRUN_REQUIRE_PROMETHEUS") != "" {
+			t.Fatalf("%s missing (make cluster-tools builds it): %v", bin, err)
+		}
+		t.Skipf("%s missing: make cluster-tools builds it, make test-dashboards requires it", bin)
+	}
+	return bin
+}
+
+// startPrometheus3 runs the local cluster's Prometheus with the local
+// cluster's global scrape settings (promconf.Global: 5s, native
+// histograms), its two jobs given the labels their relabelling gives a
+// pod (static targets stand for kubernetes_sd here), and the remote-write
+// receiver k6 pushes to.
+func startPrometheus3(t *testing.T, bin string, s system) string {
+	t.Helper()
+	dir := t.TempDir()
+	pod := func(addr, name, container string) string {
+		return fmt.Sprintf("  - targets: [%q]\n    labels: {namespace: %q, pod: %q, container: %q}\n", addr, checkNamespace, name, container)
+	}
+	cfg := promconf.Global + "scrape_configs:\n- job_name: kubernetes-pods\n  static_configs:\n" +
+		pod(s.listener, "listener-0", "listener") + pod(s.worker, "worker-0", "worker") + pod(s.controller, "controller-0", "controller") +
+		// The listener's endpoint as the service-endpoints job records it:
+		// up only, with the EndpointSlice's conditions.
+		fmt.Sprintf("- job_name: service-endpoints\n  static_configs:\n  - targets: [%q]\n    labels: {namespace: %q, service: listener, pod: listener-0, ready: \"true\", serving: \"true\", terminating: \"false\"}\n", s.listener, checkNamespace) +
+		"  metric_relabel_configs:\n  - source_labels: [__name__]\n    action: drop\n    regex: .+\n"
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--web.enable-remote-write-receiver", "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("prometheus log:\n%s", b)
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("prometheus exited before ready: %v\n%s", err, b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("prometheus not ready within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// panelQuery is one query the check runs, and where it comes from.
+type panelQuery struct {
+	where string // "system.json panel \"…\"/A", "report latency"
+	expr  string
+}
+
+// fill gives a dashboard expression's variables the values Grafana would
+// give them for the check's run: its namespace and testid, and the
+// intervals of a datasource whose scrape interval is the local cluster's.
+func fill(expr string, rng time.Duration) string {
+	scrape := time.Duration(promconf.ScrapeInterval) * time.Second
+	return strings.NewReplacer(
+		"${namespace}", checkNamespace, "$namespace", checkNamespace,
+		"${testid}", checkTestID, "$testid", checkTestID,
+		// Grafana: max(4 × scrape interval, interval + scrape interval).
+		"${__rate_interval}", scenario.PromDuration(4*scrape), "$__rate_interval", scenario.PromDuration(4*scrape),
+		"${__interval}", scenario.PromDuration(scrape), "$__interval", scenario.PromDuration(scrape),
+		"${__range}", scenario.PromDuration(rng), "$__range", scenario.PromDuration(rng),
+	).Replace(expr)
+}
+
+// checkQueries are every dashboard panel's, annotation's and variable's
+// query with the variables filled, and every series the report collects
+// for a run that has a disruption assertion (its missed-deadline plot).
+func checkQueries(t *testing.T, w scenario.Window) []panelQuery {
+	t.Helper()
+	qs, err := dashboards.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []panelQuery
+	for _, q := range qs {
+		expr := q.Expr
+		if strings.HasPrefix(expr, "label_values(") {
+			expr = dashboards.PromQL(expr) // the metric selector it lists labels of
+		}
+		out = append(out, panelQuery{q.Dashboard + " " + q.Where, fill(expr, w.End.Sub(w.Start))})
+	}
+	sc := &scenario.Scenario{Spec: scenario.Spec{Assertions: []scenario.Assertion{
+		{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
+	}}}
+	for _, q := range report.QueriesFor(sc) {
+		expr, err := scenario.Expand(q.Query, w)
+		if err != nil {
+			t.Fatalf("report %s: %v", q.Name, err)
+		}
+		out = append(out, panelQuery{"report " + q.Name, expr})
+	}
+	return out
+}
+
+// series counts the series of a range query that have at least one finite
+// sample (a percentile over windows with no observation is NaN, which
+// plots as nothing), and says when the first finite sample of any is.
+func series(ctx context.Context, prom, expr string, start, end time.Time, step time.Duration) (int, time.Time, error) {
+	v := url.Values{"query": {expr}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)},
+		"step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, prom+"/api/v1/query_range", strings.NewReader(v.Encode()))
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("range query %s: %w", expr, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("range query %s: %w", expr, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status, Error string
+		Data          struct {
+			Result []struct {
+				Values [][2]any `json:"values"`
+				// A native histogram result (a panel that forgot its
+				// histogram_quantile) is not a line: it counts as none.
+				Histograms []any `json:"histograms"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, time.Time{}, fmt.Errorf("range query %s: decoding: %w", expr, err)
+	}
+	if body.Status != "success" {
+		return 0, time.Time{}, fmt.Errorf("range query %s: %s", expr, body.Error)
+	}
+	n := 0
+	var first time.Time
+	for _, s := range body.Data.Result {
+		for _, p := range s.Values {
+			str, _ := p[1].(string)
+			if f, err := strconv.ParseFloat(str, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+				ts, _ := p[0].(float64)
+				if at := time.UnixMilli(int64(ts * 1000)); first.IsZero() || at.Before(first) {
+					first = at
+				}
+				n++
+				break
+			}
+		}
+	}
+	return n, first, nil
+}
+
+// waitScrapes waits until Prometheus has n samples of sel (60s at most).
+func waitScrapes(t *testing.T, prom, sel string, n int) {
+	t.Helper()
+	q := fmt.Sprintf("count_over_time(%s[5m])", sel)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, _, err := series(ctx, prom, fmt.Sprintf("%s >= %d", q, n), time.Now(), time.Now(), time.Second)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus has not scraped %s %d times within 60s", sel, n)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestPanelsHaveData cannot pass on an empty panel. It runs the reference
+// system (real redis-server, listener, worker, controller) scraped by the
+// Prometheus the local cluster runs with the local cluster's scrape
+// settings, drives load at it with real k6 (bin/k6) remote-writing native
+// histograms as perfrun run's k6 does, then runs every dashboard query and
+// every report series over the load and fails on any that has no data.
+// The load exercises everything the dashboards show (authrep, reports,
+// items reconciled and given up on, a plain k6/http script), so nothing is
+// declared not applicable here but what marks an event the load does not
+// cause (a process restart).
+func TestPanelsHaveData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds and runs the system, Prometheus 3 and k6")
+	}
+	promBin := prometheus3(t)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k6 := filepath.Join(root, "bin", "k6")
+	if _, err := os.Stat(k6); err != nil {
+		t.Fatalf("bin/k6 missing (make k6 builds it; make test-dashboards does): %v", err)
+	}
+	sys := startSystem(t, root)
+	prom := startPrometheus3(t, promBin, sys)
+	// Three scrapes before the load, so that rates at its first second
+	// have samples to start from, as on a cluster, where pods are scraped
+	// from their start, long before the load (Prometheus takes up to
+	// 5s more to apply its targets at all).
+	waitScrapes(t, prom, `up{job="kubernetes-pods",pod="listener-0"}`, 3)
+
+	// k6 as perfrun run starts it (loadgen's k6Environ): native
+	// histograms, 5s pushes, tagged with the run's testid.
+	env := append(os.Environ(),
+		"K6_PROMETHEUS_RW_SERVER_URL="+prom+"/api/v1/write",
+		"K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true",
+		"K6_PROMETHEUS_RW_PUSH_INTERVAL=5s",
+		"K6_NO_USAGE_REPORT=true",
+	)
+	plain := filepath.Join(t.TempDir(), "plain.js")
+	if err := os.WriteFile(plain, []byte(`import http from 'k6/http';
+export const options = { scenarios: { s: { executor: 'constant-arrival-rate', rate: 10, timeUnit: '1s', duration: '20s', preAllocatedVUs: 4 } } };
+export default function () { http.get(__ENV.TARGETS + '/status'); }
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// All at once over the same 20s, bounded: a few hundred requests to
+	// 127.0.0.1 in all.
+	loads := []struct {
+		script string
+		env    []string
+	}{
+		{"fixtures/load/throughput.js", []string{"RATE=40", "DURATION=20s", "APPS=5"}},
+		{"fixtures/load/items.js", []string{"RATE=5", "DURATION=20s", "DEADLINE=2s", "WAIT_TIMEOUT=5s", "RUN_ID=panelcheck"}},
+		// Items given up on at once: backend_items_unreconciled has samples
+		// only when an item was never reconciled.
+		{"fixtures/load/items.js", []string{"RATE=2", "DURATION=20s", "DEADLINE=1ms", "WAIT_TIMEOUT=1ms", "RUN_ID=panelcheck-giveup"}},
+		{plain, nil},
+		// smoke.js: the checks k6_checks_rate counts.
+		{"fixtures/load/smoke.js", []string{"ITERATIONS=200", "APPS=5"}},
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(loads))
+	for i, l := range loads {
+		// Each k6 its own generator tag, as perfrun's generators have: two
+		// processes writing the same series (k6_vus{testid}) collide, and
+		// Prometheus refuses the whole push that holds the out-of-order one.
+		args := []string{"run", "-q", "--no-thresholds", "--no-summary", "--tag", "testid=" + checkTestID, "--tag", "generator=" + strconv.Itoa(i), "-o", "experimental-prometheus-rw", "-e", "TARGETS=http://" + sys.listener}
+		for _, e := range l.env {
+			args = append(args, "-e", e)
+		}
+		script := l.script
+		if !filepath.IsAbs(script) {
+			script = filepath.Join(root, script)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, k6, append(args, script)...)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("k6 %s: %w\n%s", l.script, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	loadEnd := time.Now()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// k6's last push and the last scrape of the counters land.
+	time.Sleep(time.Duration(2*promconf.ScrapeInterval) * time.Second)
+	end := time.Now()
+
+	w := scenario.Window{Start: start, End: loadEnd, Drained: end, Namespace: checkNamespace, TestID: checkTestID,
+		Chaos: map[string]scenario.ActionWindow{"kill": {Start: start.Add(5 * time.Second), End: start.Add(6 * time.Second)}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type row struct {
+		where string
+		n     int
+	}
+	// What this run does not exercise, and so may be empty.
+	notApplicable := map[string]string{
+		`chaos.json annotation "Process (re)starts"`: "marks a process restart; nothing restarts here",
+	}
+	var rows []row
+	for _, q := range checkQueries(t, w) {
+		n, first, err := series(ctx, prom, q.expr, start, end, report.DefaultStep)
+		if q.where == "report "+report.SeriesThroughput && n > 0 && first.Sub(start) > report.DefaultStep {
+			// The plot covers the load from its first second: the
+			// counters exist before it (the listener starts its 2xx
+			// series at 0), so a rate is there at once.
+			t.Errorf("report throughput starts %s after the load", first.Sub(start))
+		}
+		if err != nil {
+			t.Errorf("%s: %v", q.where, err)
+			continue
+		}
+		rows = append(rows, row{q.where, n})
+		if why, ok := notApplicable[q.where]; ok {
+			t.Logf("%s: not applicable (%s): %d series", q.where, why, n)
+			continue
+		}
+		if n == 0 {
+			t.Errorf("%s: no data from the run's Prometheus (%s)", q.where, q.expr)
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].where < rows[j].where })
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%4d  %s\n", r.n, r.where)
+	}
+	t.Logf("series with data per query (load %s → %s):\n%s", start.Format(time.TimeOnly), loadEnd.Format(time.TimeOnly), b.String())
+}
