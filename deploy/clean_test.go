@@ -20,7 +20,9 @@ import (
 // namespaces (waited for), then webhooks, the rest, CRDs last; one that is
 // gone already is no error.
 func TestRemoveStraysOrder(t *testing.T) {
-	gvr := func(g, v, r string) schema.GroupVersionResource { return schema.GroupVersionResource{Group: g, Version: v, Resource: r} }
+	gvr := func(g, v, r string) schema.GroupVersionResource {
+		return schema.GroupVersionResource{Group: g, Version: v, Resource: r}
+	}
 	crd := gvr("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 	hook := gvr("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
 	role := gvr("rbac.authorization.k8s.io", "v1", "clusterroles")
