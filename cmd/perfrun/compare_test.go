@@ -102,3 +102,28 @@ func TestReportAndDashboardsCommands(t *testing.T) {
 		t.Errorf("annotations: %v %q", err, got)
 	}
 }
+
+// A killed run's folder (phase load, not complete, no verdict) still gets
+// its report, which says it has no verdict; compare leaves it out by name.
+func TestUnfinishedRunInReportAndCompare(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	run := &result.Run{RunID: "killed1", Started: start, Phase: result.PhaseLoad,
+		Scenario: &scenario.Scenario{Metadata: scenario.Metadata{Name: "steady"}, Spec: scenario.Spec{Load: scenario.Load{Script: "fixtures/load/throughput.js", Duration: scenario.D(time.Minute)}}}}
+	if err := result.Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execute("report", dir)
+	if err != nil || !strings.Contains(out, "the run did not finish (stopped in phase load): no verdict") {
+		t.Errorf("report of an unfinished run: %v\n%s", err, out)
+	}
+	var base, cand []string
+	for i := range 4 {
+		base = append(base, writeResult(t, "steady", 1000+float64(i)))
+		cand = append(cand, writeResult(t, "steady", 1000+float64(i)))
+	}
+	out, err = execute(append(append(append([]string{"compare"}, append(base, dir)...), "--"), cand...)...)
+	if err != nil || !strings.Contains(out, dir+" (no verdict: unfinished: stopped in phase load)") {
+		t.Errorf("compare with an unfinished run: %v\n%s", err, out)
+	}
+}

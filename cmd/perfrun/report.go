@@ -27,6 +27,10 @@ func newReportCmd() *cobra.Command {
 			if err := report.WriteFile(out, run); err != nil {
 				return err
 			}
+			if run.Unfinished() {
+				// Its page has what the run got to and no verdict.
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: the run did not finish (stopped in phase %s): no verdict\n", args[0], run.Phase)
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), out)
 			return nil
 		},
