@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,10 +20,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/perfrun/perfrun/assertions"
 	"github.com/perfrun/perfrun/dashboards"
 	"github.com/perfrun/perfrun/internal/gotool"
 	"github.com/perfrun/perfrun/internal/promconf"
 	"github.com/perfrun/perfrun/report"
+	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -376,10 +383,93 @@ export default function () { http.get(__ENV.TARGETS + '/status'); }
 			t.Errorf("%s: no data from the run's Prometheus (%s)", q.where, q.expr)
 		}
 	}
+	checkReport(t, prom, w)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].where < rows[j].where })
 	var b strings.Builder
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%4d  %s\n", r.n, r.where)
 	}
 	t.Logf("series with data per query (load %s → %s):\n%s", start.Format(time.TimeOnly), loadEnd.Format(time.TimeOnly), b.String())
+}
+
+// checkReport collects the report's series for the check's run from its
+// Prometheus as a run does (report.Collect), renders report.html and checks
+// what the plots drew: the latency plot a server and a k6 line for each of
+// p50, p95 and p99, and no plot of the run's says "no data".
+// PERFRUN_KEEP_REPORT=FILE keeps the page.
+func checkReport(t *testing.T, prom string, w scenario.Window) {
+	t.Helper()
+	client, err := api.NewClient(api.Config{Address: prom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &scenario.Scenario{APIVersion: scenario.APIVersion, Kind: scenario.Kind, Metadata: scenario.Metadata{Name: "panelcheck"},
+		Spec: scenario.Spec{Assertions: []scenario.Assertion{
+			{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
+		}}}
+	run := &result.Run{RunID: "panelcheck", Scenario: sc, Namespace: w.Namespace, TestID: w.TestID,
+		Started: w.Start, Finished: w.Drained, LoadStart: w.Start, LoadEnd: w.End, Drained: w.Drained,
+		Assertions: []assertions.Result{{Name: "disruption", Kind: assertions.KindDisruption, Status: assertions.Pass}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	report.Collect(ctx, v1.NewAPI(client), run, w, 0)
+	// The latency plot starts with the load: the server's at the first
+	// scrape after the first requests (the listener starts its histograms
+	// empty, so a rate is there at once), k6's at its first push (the
+	// histogram itself until there are two for a rate). A scrape or a
+	// push each, and k6's start, at most.
+	early := time.Duration(2*promconf.ScrapeInterval)*time.Second + 2*time.Second
+	for _, ts := range run.Timeseries {
+		if ts.Error != "" {
+			t.Errorf("report %s: %s", ts.Name, ts.Error)
+		}
+		if ts.Name != report.SeriesLatency && ts.Name != report.SeriesClientLatency {
+			continue
+		}
+		for _, s := range ts.Series {
+			if len(s.Points) == 0 {
+				continue
+			}
+			first := time.UnixMilli(s.Points[0].T).Sub(w.Start)
+			t.Logf("report %s %v: first point %s after the load's start", ts.Name, s.Labels, first.Round(time.Second))
+			if first > early {
+				t.Errorf("report %s %v starts %s after the load, want within %s", ts.Name, s.Labels, first, early)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), report.File)
+	if keep := os.Getenv("PERFRUN_KEEP_REPORT"); keep != "" {
+		path = keep
+	}
+	if err := report.WriteFile(path, run); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	figures := regexp.MustCompile(`(?s)<div class="figure" data-plot="([^"]+)">(.*?)</svg>`).FindAllStringSubmatch(page, -1)
+	if len(figures) < 10 {
+		t.Errorf("report.html has %d plots, want every series the check's run exercises", len(figures))
+	}
+	paths := regexp.MustCompile(`<path d="([^"]*)"[^>]*data-line="([^"]*)"`)
+	for _, f := range figures {
+		if strings.Contains(f[2], ">no data</text>") {
+			t.Errorf("report.html: the %s plot says no data", f[1])
+		}
+		if f[1] != report.SeriesLatency {
+			continue
+		}
+		var drawn []string
+		for _, m := range paths.FindAllStringSubmatch(f[2], -1) {
+			if strings.Contains(m[1], "L") {
+				drawn = append(drawn, m[2])
+			}
+		}
+		sort.Strings(drawn)
+		if want := []string{"k6 p50", "k6 p95", "k6 p99", "server p50", "server p95", "server p99"}; !slices.Equal(drawn, want) {
+			t.Errorf("report.html: the latency plot draws %q, want %q", drawn, want)
+		}
+	}
 }
