@@ -130,16 +130,20 @@ func startPrometheus3(t *testing.T, bin string, s system) string {
 type panelQuery struct {
 	where string // "system.json panel \"…\"/A", "report latency"
 	expr  string
+	// need is the part a dashboard panel shows (dashboards.Needs), series
+	// the report's series name.
+	need, series string
 }
 
 // fill gives a dashboard expression's variables the values Grafana would
-// give them for the check's run: its namespace and testid, and the
-// intervals of a datasource whose scrape interval is the local cluster's.
-func fill(expr string, rng time.Duration) string {
+// give them for the run of w: its namespace and testid, and the intervals
+// of a datasource whose scrape interval is the local cluster's.
+func fill(expr string, w scenario.Window) string {
 	scrape := time.Duration(promconf.ScrapeInterval) * time.Second
+	rng := w.End.Sub(w.Start)
 	return strings.NewReplacer(
-		"${namespace}", checkNamespace, "$namespace", checkNamespace,
-		"${testid}", checkTestID, "$testid", checkTestID,
+		"${namespace}", w.Namespace, "$namespace", w.Namespace,
+		"${testid}", w.TestID, "$testid", w.TestID,
 		// Grafana: max(4 × scrape interval, interval + scrape interval).
 		"${__rate_interval}", scenario.PromDuration(4*scrape), "$__rate_interval", scenario.PromDuration(4*scrape),
 		"${__interval}", scenario.PromDuration(scrape), "$__interval", scenario.PromDuration(scrape),
@@ -148,9 +152,9 @@ func fill(expr string, rng time.Duration) string {
 }
 
 // checkQueries are every dashboard panel's, annotation's and variable's
-// query with the variables filled, and every series the report collects
-// for a run that has a disruption assertion (its missed-deadline plot).
-func checkQueries(t *testing.T, w scenario.Window) []panelQuery {
+// query with the variables filled for the run of w, and every series the
+// report collects for a run of sc.
+func checkQueries(t *testing.T, w scenario.Window, sc *scenario.Scenario) []panelQuery {
 	t.Helper()
 	qs, err := dashboards.Queries()
 	if err != nil {
@@ -162,17 +166,14 @@ func checkQueries(t *testing.T, w scenario.Window) []panelQuery {
 		if strings.HasPrefix(expr, "label_values(") {
 			expr = dashboards.PromQL(expr) // the metric selector it lists labels of
 		}
-		out = append(out, panelQuery{q.Dashboard + " " + q.Where, fill(expr, w.End.Sub(w.Start))})
+		out = append(out, panelQuery{where: q.Dashboard + " " + q.Where, expr: fill(expr, w), need: dashboards.Needs(q)})
 	}
-	sc := &scenario.Scenario{Spec: scenario.Spec{Assertions: []scenario.Assertion{
-		{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
-	}}}
 	for _, q := range report.QueriesFor(sc) {
 		expr, err := scenario.Expand(q.Query, w)
 		if err != nil {
 			t.Fatalf("report %s: %v", q.Name, err)
 		}
-		out = append(out, panelQuery{"report " + q.Name, expr})
+		out = append(out, panelQuery{where: "report " + q.Name, expr: expr, series: q.Name})
 	}
 	return out
 }
@@ -258,8 +259,8 @@ func waitScrapes(t *testing.T, prom, sel string, n int) {
 // every report series over the load and fails on any that has no data.
 // The load exercises everything the dashboards show (authrep, reports,
 // items reconciled and given up on, a plain k6/http script), so nothing is
-// declared not applicable here but what marks an event the load does not
-// cause (a process restart).
+// not applicable here but what marks an event the load does not cause (a
+// process restart: dashboards.PartRestarts).
 func TestPanelsHaveData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and runs the system, Prometheus 3 and k6")
@@ -351,45 +352,74 @@ export default function () { http.get(__ENV.TARGETS + '/status'); }
 
 	w := scenario.Window{Start: start, End: loadEnd, Drained: end, Namespace: checkNamespace, TestID: checkTestID,
 		Chaos: map[string]scenario.ActionWindow{"kill": {Start: start.Add(5 * time.Second), End: start.Add(6 * time.Second)}}}
+	// Everything but a restart: the load above exercises every part.
+	exercised := map[string]bool{dashboards.PartController: true, dashboards.PartWorkers: true, dashboards.PartHTTP: true,
+		dashboards.PartCalls: true, dashboards.PartItems: true, dashboards.PartChecks: true}
+	checkPanels(t, prom, w, checkScenario(), exercised, nil)
+	checkReport(t, prom, w)
+}
+
+// checkScenario is what the check's run stands for: a run with a
+// disruption assertion (whose missed-deadline plot the report adds).
+func checkScenario() *scenario.Scenario {
+	return &scenario.Scenario{APIVersion: scenario.APIVersion, Kind: scenario.Kind, Metadata: scenario.Metadata{Name: "panelcheck"},
+		Spec: scenario.Spec{Assertions: []scenario.Assertion{
+			{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
+		}}}
+}
+
+// checkPanels runs every dashboard query and report series of the run of
+// w (its scenario sc) over the load and the drain, and fails on any that
+// has no data unless it is not applicable: a dashboard panel of a part
+// the run did not exercise, a report series the report leaves out
+// (leftOut, report.LeftOut). It logs the number of series each returned.
+func checkPanels(t *testing.T, prom string, w scenario.Window, sc *scenario.Scenario, exercised map[string]bool, leftOut map[string]string) {
+	t.Helper()
+	end := w.Drained
+	if end.Before(w.End) {
+		end = w.End
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	type row struct {
-		where string
-		n     int
-	}
-	// What this run does not exercise, and so may be empty.
-	notApplicable := map[string]string{
-		`chaos.json annotation "Process (re)starts"`: "marks a process restart; nothing restarts here",
+		where, note string
+		n           int
 	}
 	var rows []row
-	for _, q := range checkQueries(t, w) {
-		n, first, err := series(ctx, prom, q.expr, start, end, report.DefaultStep)
-		if q.where == "report "+report.SeriesThroughput && n > 0 && first.Sub(start) > report.DefaultStep {
-			// The plot covers the load from its first second: the
-			// counters exist before it (the listener starts its 2xx
-			// series at 0), so a rate is there at once.
-			t.Errorf("report throughput starts %s after the load", first.Sub(start))
-		}
+	for _, q := range checkQueries(t, w, sc) {
+		n, first, err := series(ctx, prom, q.expr, w.Start, end, report.DefaultStep)
 		if err != nil {
 			t.Errorf("%s: %v", q.where, err)
 			continue
 		}
-		rows = append(rows, row{q.where, n})
-		if why, ok := notApplicable[q.where]; ok {
-			t.Logf("%s: not applicable (%s): %d series", q.where, why, n)
-			continue
+		if q.series == report.SeriesThroughput && n > 0 && first.Sub(w.Start) > report.DefaultStep {
+			// The plot covers the load from its first second: the
+			// counters exist before it (the listener starts its 2xx
+			// series at 0), so a rate is there at once.
+			t.Errorf("report throughput starts %s after the load", first.Sub(w.Start))
 		}
-		if n == 0 {
+		r := row{where: q.where, n: n}
+		switch why, skip := leftOut[q.series]; {
+		case q.need != "" && !exercised[q.need]:
+			r.note = "not applicable: the run did not exercise " + q.need
+		case q.series != "" && skip:
+			r.note = "not applicable: " + why
+		case n == 0:
 			t.Errorf("%s: no data from the run's Prometheus (%s)", q.where, q.expr)
+			r.note = "EMPTY"
 		}
+		rows = append(rows, r)
 	}
-	checkReport(t, prom, w)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].where < rows[j].where })
 	var b strings.Builder
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%4d  %s\n", r.n, r.where)
+		fmt.Fprintf(&b, "%4d  %s", r.n, r.where)
+		if r.note != "" {
+			fmt.Fprintf(&b, "  (%s)", r.note)
+		}
+		b.WriteString("\n")
 	}
-	t.Logf("series with data per query (load %s → %s):\n%s", start.Format(time.TimeOnly), loadEnd.Format(time.TimeOnly), b.String())
+	t.Logf("series with data per query (load %s → %s):\n%s", w.Start.Format(time.TimeOnly), w.End.Format(time.TimeOnly), b.String())
 }
 
 // checkReport collects the report's series for the check's run from its
@@ -403,10 +433,7 @@ func checkReport(t *testing.T, prom string, w scenario.Window) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &scenario.Scenario{APIVersion: scenario.APIVersion, Kind: scenario.Kind, Metadata: scenario.Metadata{Name: "panelcheck"},
-		Spec: scenario.Spec{Assertions: []scenario.Assertion{
-			{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
-		}}}
+	sc := checkScenario()
 	run := &result.Run{RunID: "panelcheck", Scenario: sc, Namespace: w.Namespace, TestID: w.TestID,
 		Started: w.Start, Finished: w.Drained, LoadStart: w.Start, LoadEnd: w.End, Drained: w.Drained,
 		Assertions: []assertions.Result{{Name: "disruption", Kind: assertions.KindDisruption, Status: assertions.Pass}}}
