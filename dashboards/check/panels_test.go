@@ -24,6 +24,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
 	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/dashboards"
 	"github.com/perfrun/perfrun/internal/gotool"
 	"github.com/perfrun/perfrun/internal/promconf"
@@ -352,11 +353,10 @@ export default function () { http.get(__ENV.TARGETS + '/status'); }
 
 	w := scenario.Window{Start: start, End: loadEnd, Drained: end, Namespace: checkNamespace, TestID: checkTestID,
 		Chaos: map[string]scenario.ActionWindow{"kill": {Start: start.Add(5 * time.Second), End: start.Add(6 * time.Second)}}}
-	// Everything but a restart: the load above exercises every part.
-	exercised := map[string]bool{dashboards.PartController: true, dashboards.PartWorkers: true, dashboards.PartHTTP: true,
-		dashboards.PartCalls: true, dashboards.PartItems: true, dashboards.PartChecks: true}
-	checkPanels(t, prom, w, checkScenario(), exercised, nil)
-	checkReport(t, prom, w)
+	// The run's result folder as perfrun run writes it (report.Collect's
+	// series included), checked as a real run's is (TestRunPanelsHaveData):
+	// the load above exercises every part but a restart.
+	checkResult(t, prom, checkReport(t, prom, w))
 }
 
 // checkScenario is what the check's run stands for: a run with a
@@ -426,8 +426,9 @@ func checkPanels(t *testing.T, prom string, w scenario.Window, sc *scenario.Scen
 // Prometheus as a run does (report.Collect), renders report.html and checks
 // what the plots drew: the latency plot a server and a k6 line for each of
 // p50, p95 and p99, and no plot of the run's says "no data".
-// PERFRUN_KEEP_REPORT=FILE keeps the page.
-func checkReport(t *testing.T, prom string, w scenario.Window) {
+// PERFRUN_KEEP_REPORT=FILE keeps the page. It returns the result folder
+// it wrote (result.json, report.html).
+func checkReport(t *testing.T, prom string, w scenario.Window) string {
 	t.Helper()
 	client, err := api.NewClient(api.Config{Address: prom})
 	if err != nil {
@@ -464,7 +465,11 @@ func checkReport(t *testing.T, prom string, w scenario.Window) {
 			}
 		}
 	}
-	path := filepath.Join(t.TempDir(), report.File)
+	dir := t.TempDir()
+	if err := result.Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, report.File)
 	if keep := os.Getenv("PERFRUN_KEEP_REPORT"); keep != "" {
 		path = keep
 	}
@@ -499,4 +504,62 @@ func checkReport(t *testing.T, prom string, w scenario.Window) {
 			t.Errorf("report.html: the latency plot draws %q, want %q", drawn, want)
 		}
 	}
+	return dir
+}
+
+// checkResult checks a run's result folder dir against the Prometheus the
+// run used: checkPanels over the run's window, its scenario, and what it
+// exercised: the controller and the workers as the report judges it
+// (report.LeftOut), the k6 parts by the metrics in k6's summary, restarts
+// by the containers that restarted.
+func checkResult(t *testing.T, prom, dir string) {
+	t.Helper()
+	run, err := result.Read(filepath.Join(dir, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Scenario == nil || run.LoadStart.IsZero() {
+		t.Fatalf("%s: no scenario or no load in the result", dir)
+	}
+	w := scenario.Window{Start: run.LoadStart, End: run.LoadEnd, Drained: run.Drained, Namespace: run.Namespace, TestID: run.TestID,
+		Chaos: map[string]scenario.ActionWindow{}}
+	for _, e := range run.Chaos {
+		w.Chaos[e.Name] = scenario.ActionWindow{Start: e.Start, End: e.End}
+	}
+	leftOut := report.LeftOut(run)
+	exercised := map[string]bool{
+		dashboards.PartController: leftOut[report.SeriesReconciles] == "",
+		dashboards.PartWorkers:    leftOut[report.SeriesWorkerJobs] == "",
+		dashboards.PartRestarts:   len(run.Restarts) > 0,
+	}
+	// What k6 measured says which of its parts the script exercised.
+	if s, err := collectors.ReadK6Summary(filepath.Join(dir, "k6-summary.json")); err == nil {
+		for name := range s.Metrics {
+			base, _, _ := strings.Cut(name, "{")
+			switch {
+			case base == "http_reqs":
+				exercised[dashboards.PartHTTP] = true
+			case base == "backend_results":
+				exercised[dashboards.PartCalls] = true
+			case strings.HasPrefix(base, "backend_item"):
+				exercised[dashboards.PartItems] = true
+			case base == "checks":
+				exercised[dashboards.PartChecks] = true
+			}
+		}
+	} else {
+		t.Logf("no k6 summary (%v): every k6 panel must have data", err)
+		for _, p := range []string{dashboards.PartHTTP, dashboards.PartCalls, dashboards.PartItems, dashboards.PartChecks} {
+			exercised[p] = true
+		}
+	}
+	var parts []string
+	for p, ok := range exercised {
+		if ok {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	t.Logf("run %s (%s): exercised %v", run.RunID, run.Scenario.Metadata.Name, parts)
+	checkPanels(t, prom, w, run.Scenario, exercised, leftOut)
 }
