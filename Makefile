@@ -124,6 +124,14 @@ test-report:
 test-dashboards: k6 cluster-tools
 	cd dashboards/check && PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_REQUIRE_PROMETHEUS=1 $(GO) test -count=1 -timeout 10m ./...
 
+# test-run-panels RESULT=results/NAME-…: after a real run on the local
+# cluster, every dashboard panel and report series of that run has data in
+# the cluster's Prometheus, or is not applicable to its scenario (reads
+# only: the result folder and Prometheus's HTTP API).
+.PHONY: test-run-panels
+test-run-panels:
+	cd dashboards/check && PERFRUN_RESULT=$(abspath $(RESULT)) $(GO) test -tags cluster -count=1 -v -timeout 5m -run '^TestRunPanelsHaveData$$' .
+
 # fuzz runs each fuzz target for FUZZTIME (two targets: twice that in all).
 # New inputs are minimized for at most FUZZMINIMIZE: the scenario decoder's
 # seeds are whole scenario files, and Go's default (60s per input) would

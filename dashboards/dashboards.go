@@ -133,7 +133,9 @@ func Load() (map[string]Dashboard, error) {
 type Query struct {
 	Dashboard string
 	Where     string // "panel NAME/A", "annotation NAME", "variable NAME"
-	Expr      string
+	// Panel is the panel's title or the annotation's name (Needs).
+	Panel string
+	Expr  string
 }
 
 // Queries lists every PromQL expression in the dashboards.
@@ -149,7 +151,7 @@ func Queries() ([]Query, error) {
 		walk = func(ps []Panel) {
 			for _, p := range ps {
 				for _, t := range p.Targets {
-					out = append(out, Query{n, fmt.Sprintf("panel %q/%s", p.Title, t.RefID), t.Expr})
+					out = append(out, Query{Dashboard: n, Where: fmt.Sprintf("panel %q/%s", p.Title, t.RefID), Panel: p.Title, Expr: t.Expr})
 				}
 				walk(p.Panels)
 			}
@@ -157,7 +159,7 @@ func Queries() ([]Query, error) {
 		walk(d.Panels)
 		for _, a := range d.Annotations.List {
 			if a.Expr != "" {
-				out = append(out, Query{n, fmt.Sprintf("annotation %q", a.Name), a.Expr})
+				out = append(out, Query{Dashboard: n, Where: fmt.Sprintf("annotation %q", a.Name), Panel: a.Name, Expr: a.Expr})
 			}
 		}
 		for _, v := range d.Templating.List {
@@ -165,7 +167,7 @@ func Queries() ([]Query, error) {
 				continue
 			}
 			if q := variableQuery(v.Query); q != "" {
-				out = append(out, Query{n, fmt.Sprintf("variable %q", v.Name), q})
+				out = append(out, Query{Dashboard: n, Where: fmt.Sprintf("variable %q", v.Name), Expr: q})
 			}
 		}
 	}

@@ -113,3 +113,21 @@ func TestWriteAndPromQL(t *testing.T) {
 		t.Errorf("Get unknown: %v", err)
 	}
 }
+
+// Every panel the needs table names is one of the dashboards': a renamed
+// panel must not silently become "every run's".
+func TestNeedsNameRealPanels(t *testing.T) {
+	qs, err := Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, q := range qs {
+		have[q.Dashboard+"/"+q.Panel] = true
+	}
+	for k := range needs {
+		if !have[k] {
+			t.Errorf("needs names %q, which no dashboard has", k)
+		}
+	}
+}

@@ -72,12 +72,15 @@ var ClientTrends = []string{"backend_call_duration", "http_req_duration", "backe
 
 // k6Quantile is the q-quantile of a k6 trend as k6 remote-wrote it for the
 // run's testid: a native histogram (k6_NAME_seconds, what perfrun's k6
-// writes), else k6's trend stat gauge (k6_NAME_pNN, cumulative since the
-// load's start: what a k6 with K6_PROMETHEUS_RW_TREND_STATS writes).
+// writes) over the rate window; until k6 has pushed twice (no rate yet:
+// the load's first 5-10 s), the histogram itself, which then holds exactly
+// what k6 measured since the load started; else k6's trend stat gauge
+// (k6_NAME_pNN, cumulative since the load's start: what a k6 with
+// K6_PROMETHEUS_RW_TREND_STATS writes).
 func k6Quantile(q float64, trend string) string {
 	sel := `testid="{{.testid}}"`
-	return fmt.Sprintf(`histogram_quantile(%g, sum(rate(k6_%s_seconds{%s}[%s]))) or max(k6_%s_p%d{%s})`,
-		q, trend, sel, rateWindow, trend, int(math.Round(q*100)), sel)
+	return fmt.Sprintf(`histogram_quantile(%g, sum(rate(k6_%s_seconds{%s}[%s]))) or histogram_quantile(%g, sum(k6_%s_seconds{%s})) or max(k6_%s_p%d{%s})`,
+		q, trend, sel, rateWindow, q, trend, sel, trend, int(math.Round(q*100)), sel)
 }
 
 // percentiles is p50, p95 and p99 of quantile(q) as three series told
@@ -109,8 +112,10 @@ func Queries(m scenario.Metrics) []Query {
 		{SeriesThroughput, "req/s", `sum by (request_type) (` + rate(m.Served) + `)`},
 		// No failure at all is a line at zero (while answers flowed), not
 		// an empty plot: the counter of failed answers has no series until
-		// the first one.
-		{SeriesErrors, "req/s", `sum by (` + m.AnswerLabels + `) (` + rate(m.Failed) + `) or 0 * sum(` + rate(m.Answers) + `)`},
+		// the first one. The zero line ("none") only where there is no
+		// failure line.
+		{SeriesErrors, "req/s", `sum by (` + m.AnswerLabels + `) (` + rate(m.Failed) + `) or (label_replace(0 * sum(` + rate(m.Answers) +
+			`), "failed", "none", "", "") unless on() sum(` + rate(m.Failed) + `))`},
 		{SeriesLatency, "s", percentiles(func(q float64) string { return HistogramQuantile(q, m.Latency, ns, "", rateWindow) })},
 		{SeriesClientLatency, "s", percentiles(client)},
 		{SeriesReconciles, "reconciles/s", `sum by (pod) (` + rate(m.Work+`{`+ns+`}`) + `)`},

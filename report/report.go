@@ -160,6 +160,25 @@ func positive(ts result.Timeseries) bool {
 	return false
 }
 
+// LeftOut are the report's series that the run did not exercise, each
+// with why: the plots the page leaves out, and the series a check of the
+// run may find empty.
+func LeftOut(run *result.Run) map[string]string {
+	byName := map[string]result.Timeseries{}
+	for _, ts := range run.Timeseries {
+		byName[ts.Name] = ts
+	}
+	out := map[string]string{}
+	for _, g := range groups {
+		if !g.exercised(run, byName) {
+			for _, s := range g.series {
+				out[s] = g.what + ": " + g.why
+			}
+		}
+	}
+	return out
+}
+
 // leftOut names the plots the run did not exercise, and why, by series.
 func leftOut(run *result.Run, byName map[string]result.Timeseries) (skip map[string]bool, notes []string) {
 	skip = map[string]bool{}

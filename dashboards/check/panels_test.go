@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,10 +20,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/perfrun/perfrun/assertions"
+	"github.com/perfrun/perfrun/collectors"
 	"github.com/perfrun/perfrun/dashboards"
 	"github.com/perfrun/perfrun/internal/gotool"
 	"github.com/perfrun/perfrun/internal/promconf"
 	"github.com/perfrun/perfrun/report"
+	"github.com/perfrun/perfrun/result"
 	"github.com/perfrun/perfrun/scenario"
 )
 
@@ -123,16 +131,20 @@ func startPrometheus3(t *testing.T, bin string, s system) string {
 type panelQuery struct {
 	where string // "system.json panel \"…\"/A", "report latency"
 	expr  string
+	// need is the part a dashboard panel shows (dashboards.Needs), series
+	// the report's series name.
+	need, series string
 }
 
 // fill gives a dashboard expression's variables the values Grafana would
-// give them for the check's run: its namespace and testid, and the
-// intervals of a datasource whose scrape interval is the local cluster's.
-func fill(expr string, rng time.Duration) string {
+// give them for the run of w: its namespace and testid, and the intervals
+// of a datasource whose scrape interval is the local cluster's.
+func fill(expr string, w scenario.Window) string {
 	scrape := time.Duration(promconf.ScrapeInterval) * time.Second
+	rng := w.End.Sub(w.Start)
 	return strings.NewReplacer(
-		"${namespace}", checkNamespace, "$namespace", checkNamespace,
-		"${testid}", checkTestID, "$testid", checkTestID,
+		"${namespace}", w.Namespace, "$namespace", w.Namespace,
+		"${testid}", w.TestID, "$testid", w.TestID,
 		// Grafana: max(4 × scrape interval, interval + scrape interval).
 		"${__rate_interval}", scenario.PromDuration(4*scrape), "$__rate_interval", scenario.PromDuration(4*scrape),
 		"${__interval}", scenario.PromDuration(scrape), "$__interval", scenario.PromDuration(scrape),
@@ -141,9 +153,9 @@ func fill(expr string, rng time.Duration) string {
 }
 
 // checkQueries are every dashboard panel's, annotation's and variable's
-// query with the variables filled, and every series the report collects
-// for a run that has a disruption assertion (its missed-deadline plot).
-func checkQueries(t *testing.T, w scenario.Window) []panelQuery {
+// query with the variables filled for the run of w, and every series the
+// report collects for a run of sc.
+func checkQueries(t *testing.T, w scenario.Window, sc *scenario.Scenario) []panelQuery {
 	t.Helper()
 	qs, err := dashboards.Queries()
 	if err != nil {
@@ -155,17 +167,14 @@ func checkQueries(t *testing.T, w scenario.Window) []panelQuery {
 		if strings.HasPrefix(expr, "label_values(") {
 			expr = dashboards.PromQL(expr) // the metric selector it lists labels of
 		}
-		out = append(out, panelQuery{q.Dashboard + " " + q.Where, fill(expr, w.End.Sub(w.Start))})
+		out = append(out, panelQuery{where: q.Dashboard + " " + q.Where, expr: fill(expr, w), need: dashboards.Needs(q)})
 	}
-	sc := &scenario.Scenario{Spec: scenario.Spec{Assertions: []scenario.Assertion{
-		{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
-	}}}
 	for _, q := range report.QueriesFor(sc) {
 		expr, err := scenario.Expand(q.Query, w)
 		if err != nil {
 			t.Fatalf("report %s: %v", q.Name, err)
 		}
-		out = append(out, panelQuery{"report " + q.Name, expr})
+		out = append(out, panelQuery{where: "report " + q.Name, expr: expr, series: q.Name})
 	}
 	return out
 }
@@ -251,8 +260,8 @@ func waitScrapes(t *testing.T, prom, sel string, n int) {
 // every report series over the load and fails on any that has no data.
 // The load exercises everything the dashboards show (authrep, reports,
 // items reconciled and given up on, a plain k6/http script), so nothing is
-// declared not applicable here but what marks an event the load does not
-// cause (a process restart).
+// not applicable here but what marks an event the load does not cause (a
+// process restart: dashboards.PartRestarts).
 func TestPanelsHaveData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and runs the system, Prometheus 3 and k6")
@@ -344,42 +353,213 @@ export default function () { http.get(__ENV.TARGETS + '/status'); }
 
 	w := scenario.Window{Start: start, End: loadEnd, Drained: end, Namespace: checkNamespace, TestID: checkTestID,
 		Chaos: map[string]scenario.ActionWindow{"kill": {Start: start.Add(5 * time.Second), End: start.Add(6 * time.Second)}}}
+	// The run's result folder as perfrun run writes it (report.Collect's
+	// series included), checked as a real run's is (TestRunPanelsHaveData):
+	// the load above exercises every part but a restart.
+	checkResult(t, prom, checkReport(t, prom, w))
+}
+
+// checkScenario is what the check's run stands for: a run with a
+// disruption assertion (whose missed-deadline plot the report adds).
+func checkScenario() *scenario.Scenario {
+	return &scenario.Scenario{APIVersion: scenario.APIVersion, Kind: scenario.Kind, Metadata: scenario.Metadata{Name: "panelcheck"},
+		Spec: scenario.Spec{Assertions: []scenario.Assertion{
+			{Name: "disruption", Disruption: &scenario.Disruption{Chaos: "kill", Deadline: "2.048", Replicas: 1}},
+		}}}
+}
+
+// checkPanels runs every dashboard query and report series of the run of
+// w (its scenario sc) over the load and the drain, and fails on any that
+// has no data unless it is not applicable: a dashboard panel of a part
+// the run did not exercise, a report series the report leaves out
+// (leftOut, report.LeftOut). It logs the number of series each returned.
+func checkPanels(t *testing.T, prom string, w scenario.Window, sc *scenario.Scenario, exercised map[string]bool, leftOut map[string]string) {
+	t.Helper()
+	end := w.Drained
+	if end.Before(w.End) {
+		end = w.End
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	type row struct {
-		where string
-		n     int
-	}
-	// What this run does not exercise, and so may be empty.
-	notApplicable := map[string]string{
-		`chaos.json annotation "Process (re)starts"`: "marks a process restart; nothing restarts here",
+		where, note string
+		n           int
 	}
 	var rows []row
-	for _, q := range checkQueries(t, w) {
-		n, first, err := series(ctx, prom, q.expr, start, end, report.DefaultStep)
-		if q.where == "report "+report.SeriesThroughput && n > 0 && first.Sub(start) > report.DefaultStep {
-			// The plot covers the load from its first second: the
-			// counters exist before it (the listener starts its 2xx
-			// series at 0), so a rate is there at once.
-			t.Errorf("report throughput starts %s after the load", first.Sub(start))
-		}
+	for _, q := range checkQueries(t, w, sc) {
+		n, first, err := series(ctx, prom, q.expr, w.Start, end, report.DefaultStep)
 		if err != nil {
 			t.Errorf("%s: %v", q.where, err)
 			continue
 		}
-		rows = append(rows, row{q.where, n})
-		if why, ok := notApplicable[q.where]; ok {
-			t.Logf("%s: not applicable (%s): %d series", q.where, why, n)
-			continue
+		if q.series == report.SeriesThroughput && n > 0 && first.Sub(w.Start) > report.DefaultStep {
+			// The plot covers the load from its first second: the
+			// counters exist before it (the listener starts its 2xx
+			// series at 0), so a rate is there at once.
+			t.Errorf("report throughput starts %s after the load", first.Sub(w.Start))
 		}
-		if n == 0 {
+		r := row{where: q.where, n: n}
+		switch why, skip := leftOut[q.series]; {
+		case q.need != "" && !exercised[q.need]:
+			r.note = "not applicable: the run did not exercise " + q.need
+		case q.series != "" && skip:
+			r.note = "not applicable: " + why
+		case n == 0:
 			t.Errorf("%s: no data from the run's Prometheus (%s)", q.where, q.expr)
+			r.note = "EMPTY"
 		}
+		rows = append(rows, r)
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].where < rows[j].where })
 	var b strings.Builder
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%4d  %s\n", r.n, r.where)
+		fmt.Fprintf(&b, "%4d  %s", r.n, r.where)
+		if r.note != "" {
+			fmt.Fprintf(&b, "  (%s)", r.note)
+		}
+		b.WriteString("\n")
 	}
-	t.Logf("series with data per query (load %s → %s):\n%s", start.Format(time.TimeOnly), loadEnd.Format(time.TimeOnly), b.String())
+	t.Logf("series with data per query (load %s → %s):\n%s", w.Start.Format(time.TimeOnly), w.End.Format(time.TimeOnly), b.String())
+}
+
+// checkReport collects the report's series for the check's run from its
+// Prometheus as a run does (report.Collect), renders report.html and checks
+// what the plots drew: the latency plot a server and a k6 line for each of
+// p50, p95 and p99, and no plot of the run's says "no data".
+// PERFRUN_KEEP_REPORT=FILE keeps the page. It returns the result folder
+// it wrote (result.json, report.html).
+func checkReport(t *testing.T, prom string, w scenario.Window) string {
+	t.Helper()
+	client, err := api.NewClient(api.Config{Address: prom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := checkScenario()
+	run := &result.Run{RunID: "panelcheck", Scenario: sc, Namespace: w.Namespace, TestID: w.TestID,
+		Started: w.Start, Finished: w.Drained, LoadStart: w.Start, LoadEnd: w.End, Drained: w.Drained,
+		Assertions: []assertions.Result{{Name: "disruption", Kind: assertions.KindDisruption, Status: assertions.Pass}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	report.Collect(ctx, v1.NewAPI(client), run, w, 0)
+	// The latency plot starts with the load: the server's at the first
+	// scrape after the first requests (the listener starts its histograms
+	// empty, so a rate is there at once), k6's at its first push (the
+	// histogram itself until there are two for a rate). A scrape or a
+	// push each, and k6's start, at most.
+	early := time.Duration(2*promconf.ScrapeInterval)*time.Second + 2*time.Second
+	for _, ts := range run.Timeseries {
+		if ts.Error != "" {
+			t.Errorf("report %s: %s", ts.Name, ts.Error)
+		}
+		if ts.Name != report.SeriesLatency && ts.Name != report.SeriesClientLatency {
+			continue
+		}
+		for _, s := range ts.Series {
+			if len(s.Points) == 0 {
+				continue
+			}
+			first := time.UnixMilli(s.Points[0].T).Sub(w.Start)
+			t.Logf("report %s %v: first point %s after the load's start", ts.Name, s.Labels, first.Round(time.Second))
+			if first > early {
+				t.Errorf("report %s %v starts %s after the load, want within %s", ts.Name, s.Labels, first, early)
+			}
+		}
+	}
+	dir := t.TempDir()
+	if err := result.Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, report.File)
+	if keep := os.Getenv("PERFRUN_KEEP_REPORT"); keep != "" {
+		path = keep
+	}
+	if err := report.WriteFile(path, run); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	figures := regexp.MustCompile(`(?s)<div class="figure" data-plot="([^"]+)">(.*?)</svg>`).FindAllStringSubmatch(page, -1)
+	if len(figures) < 10 {
+		t.Errorf("report.html has %d plots, want every series the check's run exercises", len(figures))
+	}
+	paths := regexp.MustCompile(`<path d="([^"]*)"[^>]*data-line="([^"]*)"`)
+	for _, f := range figures {
+		if strings.Contains(f[2], ">no data</text>") {
+			t.Errorf("report.html: the %s plot says no data", f[1])
+		}
+		if f[1] != report.SeriesLatency {
+			continue
+		}
+		var drawn []string
+		for _, m := range paths.FindAllStringSubmatch(f[2], -1) {
+			if strings.Contains(m[1], "L") {
+				drawn = append(drawn, m[2])
+			}
+		}
+		sort.Strings(drawn)
+		if want := []string{"k6 p50", "k6 p95", "k6 p99", "server p50", "server p95", "server p99"}; !slices.Equal(drawn, want) {
+			t.Errorf("report.html: the latency plot draws %q, want %q", drawn, want)
+		}
+	}
+	return dir
+}
+
+// checkResult checks a run's result folder dir against the Prometheus the
+// run used: checkPanels over the run's window, its scenario, and what it
+// exercised: the controller and the workers as the report judges it
+// (report.LeftOut), the k6 parts by the metrics in k6's summary, restarts
+// by the containers that restarted.
+func checkResult(t *testing.T, prom, dir string) {
+	t.Helper()
+	run, err := result.Read(filepath.Join(dir, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Scenario == nil || run.LoadStart.IsZero() {
+		t.Fatalf("%s: no scenario or no load in the result", dir)
+	}
+	w := scenario.Window{Start: run.LoadStart, End: run.LoadEnd, Drained: run.Drained, Namespace: run.Namespace, TestID: run.TestID,
+		Chaos: map[string]scenario.ActionWindow{}}
+	for _, e := range run.Chaos {
+		w.Chaos[e.Name] = scenario.ActionWindow{Start: e.Start, End: e.End}
+	}
+	leftOut := report.LeftOut(run)
+	exercised := map[string]bool{
+		dashboards.PartController: leftOut[report.SeriesReconciles] == "",
+		dashboards.PartWorkers:    leftOut[report.SeriesWorkerJobs] == "",
+		dashboards.PartRestarts:   len(run.Restarts) > 0,
+	}
+	// What k6 measured says which of its parts the script exercised.
+	if s, err := collectors.ReadK6Summary(filepath.Join(dir, "k6-summary.json")); err == nil {
+		for name := range s.Metrics {
+			base, _, _ := strings.Cut(name, "{")
+			switch {
+			case base == "http_reqs":
+				exercised[dashboards.PartHTTP] = true
+			case base == "backend_results":
+				exercised[dashboards.PartCalls] = true
+			case strings.HasPrefix(base, "backend_item"):
+				exercised[dashboards.PartItems] = true
+			case base == "checks":
+				exercised[dashboards.PartChecks] = true
+			}
+		}
+	} else {
+		t.Logf("no k6 summary (%v): every k6 panel must have data", err)
+		for _, p := range []string{dashboards.PartHTTP, dashboards.PartCalls, dashboards.PartItems, dashboards.PartChecks} {
+			exercised[p] = true
+		}
+	}
+	var parts []string
+	for p, ok := range exercised {
+		if ok {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	t.Logf("run %s (%s): exercised %v", run.RunID, run.Scenario.Metadata.Name, parts)
+	checkPanels(t, prom, w, run.Scenario, exercised, leftOut)
 }

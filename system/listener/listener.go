@@ -48,8 +48,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// The successes of every call start at 0, so that a listener that never
 	// answered one shows 0 rather than no series: a throughput query must be
 	// able to tell "none served" from "not scraped".
+	// So does every call's latency histogram: a rate over it then has a
+	// sample from before the first request, and the latency plot starts
+	// with the load's first scrape rather than a scrape after it.
 	for _, c := range calls {
 		m.ResponseCodes.WithLabelValues(c.name, "2xx")
+		m.ResponseTimes.WithLabelValues(c.name)
 	}
 	reg.MustRegister(m.ResponseCodes, m.ResponseTimes)
 	return m
