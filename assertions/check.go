@@ -6,6 +6,13 @@ import (
 	"github.com/perfrun/perfrun/scenario"
 )
 
+// queryChecker is a kind that is not one PromQL Spec but sends PromQL it
+// builds at evaluation (from the pods it finds): queries are its templates
+// with sample values where the run's would go.
+type queryChecker interface {
+	queries(a scenario.Assertion) []string
+}
+
 // CheckQueries expands and parses every PromQL query the scenario's
 // assertions will send, as Evaluate builds them from the assertion and
 // the scenario's metric contract, over a sample window of the scenario
@@ -36,6 +43,9 @@ func CheckQueries(s *scenario.Scenario) error {
 			} else {
 				templates = append(templates, sp.Query)
 			}
+		}
+		if qc, ok := k.(queryChecker); ok {
+			templates = append(templates, qc.queries(a)...)
 		}
 		if p, ok := k.(Plotter); ok {
 			_, _, q := p.Plot(a, m)
