@@ -2,6 +2,8 @@ package assertions
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/perfrun/perfrun/scenario"
 )
@@ -58,6 +60,25 @@ func CheckQueries(s *scenario.Scenario) error {
 			}
 			if err := scenario.CheckPromQL(q); err != nil {
 				return fmt.Errorf("%s: the query perfrun builds from it is %w (query %s)", field, err, q)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckWorkloads says whether every workload an assertion names (a
+// coreUtilization's components) is among the rendered Deployments and
+// StatefulSets; the error names the field and what the overlay has.
+func CheckWorkloads(s *scenario.Scenario, workloads []string) error {
+	for i, a := range s.Spec.Assertions {
+		c := a.CoreUtilization
+		if c == nil {
+			continue
+		}
+		for j, name := range c.Components {
+			if !slices.Contains(workloads, name) {
+				return fmt.Errorf("spec.assertions[%d].coreUtilization.components[%d]: no Deployment or StatefulSet %q in the overlay (it has %s)",
+					i, j, name, strings.Join(workloads, ", "))
 			}
 		}
 	}
