@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/perfrun/perfrun/system/queue"
 )
@@ -41,4 +43,38 @@ func BenchmarkAuthrep(b *testing.B) {
 			_ = e.rdb.FlushDB(b.Context()).Err()
 		})
 	}
+}
+
+// BenchmarkSyncCores is what -sync costs a process's core: authreps one at
+// a time through the handler (as the sync listener takes them) against a
+// real Redis, reporting the process's CPU per authrep (user+sys, the test
+// process's own: handler and Redis client, Redis apart) and the cores it
+// kept busy, CPU time over wall time. One at a time the process waits on
+// two Redis round trips per authrep, so its cores stay well under 1; the
+// core-utilization pair's known-bad mode rests on that.
+func BenchmarkSyncCores(b *testing.B) {
+	e := startB(b, queue.V2)
+	q := "/transactions/authrep.xml?service_token=tok1&service_id=s1&app_id=a1&usage%5Bsearch%5D=1"
+	cpu0, t0 := processCPU(b), time.Now()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, q, nil))
+		if rec.Code != 200 {
+			b.Fatalf("authrep = %d %s", rec.Code, rec.Body.String())
+		}
+	}
+	b.StopTimer()
+	cpu, wall := processCPU(b)-cpu0, time.Since(t0)
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
+	_ = e.rdb.FlushDB(b.Context()).Err()
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
