@@ -201,9 +201,11 @@ func (s *Server) InternalHandler() http.Handler {
 	return s.serial(mux)
 }
 
-// serial, in sync mode, lets one request at a time into h: the others
-// wait their turn (or until their client goes away), as requests wait in
-// a single-threaded server's accept queue. The wait is not in the
+// serial, in sync mode, lets one request at a time into h, its answer
+// written out before the next: the others wait their turn (or until their
+// client goes away), as requests wait in a single-threaded server's queue
+// (reading and parsing the next request is not held, as Puma's reactor
+// buffers requests beside its thread). The wait is not in the
 // response-time metric, as Puma's queue is not in Apisonator's (measured
 // by its Rack middleware). Outside sync mode h is returned as it is.
 func (s *Server) serial(h http.Handler) http.Handler {
@@ -217,8 +219,49 @@ func (s *Server) serial(h http.Handler) http.Handler {
 			return
 		}
 		defer func() { <-s.one }()
-		h.ServeHTTP(w, r)
+		// The answer is written out before the next request starts, as
+		// a single-threaded server's one thread writes it itself (else
+		// net/http would flush it after the handler returns, beside the
+		// next request's Redis wait). It is held whole first, so that it
+		// keeps its Content-Length rather than going out chunked.
+		hw := &heldWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(hw, r)
+		hw.send(r)
 	})
+}
+
+// heldWriter keeps a sync-mode answer until the handler is done.
+type heldWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+	body        []byte
+}
+
+func (w *heldWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+}
+
+func (w *heldWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *heldWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *heldWriter) send(r *http.Request) {
+	if len(w.body) > 0 && w.Header().Get("Content-Length") == "" {
+		w.Header().Set("Content-Length", strconv.Itoa(len(w.body)))
+	}
+	w.ResponseWriter.WriteHeader(w.code)
+	if r.Method != http.MethodHead {
+		_, _ = w.ResponseWriter.Write(w.body)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // internalRoutes is the internal API behind its authentication (checked

@@ -165,7 +165,18 @@ func TestSyncAnswersEveryConcurrentAuthrep(t *testing.T) {
 	if bad.Load() != 0 {
 		t.Errorf("%d of 32 concurrent authreps were not authorized", bad.Load())
 	}
-	const line = `apisonator_listener_response_codes{request_type="authrep",resp_code="2xx"} 32`
+	// The answer keeps its framing: held whole, sent with its length.
+	resp, err := http.Get(e.url + syncAuthrep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 ||
+		resp.Header.Get("Content-Type") != "application/vnd.3scale-v2.0+xml" || !strings.Contains(string(body), "<authorized>true</authorized>") {
+		t.Errorf("sync authrep: %d, length %d, transfer %v, type %q: %s", resp.StatusCode, resp.ContentLength, resp.TransferEncoding, resp.Header.Get("Content-Type"), body)
+	}
+	const line = `apisonator_listener_response_codes{request_type="authrep",resp_code="2xx"} 33`
 	if _, metrics := e.do(t, "GET", "/metrics", ""); !strings.Contains(metrics, line+"\n") {
 		t.Errorf("/metrics has no %s", line)
 	}
