@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfrun/perfrun/system/proctest"
 	"github.com/perfrun/perfrun/system/queue"
+	"github.com/perfrun/perfrun/system/redistest"
 )
 
 // BenchmarkAuthrep measures one authrep through the whole handler against a
@@ -77,4 +79,54 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkListenerCores runs the real bin/listener, async and -sync,
+// under 50 authreps in flight over keep-alive HTTP against a real Redis,
+// and reports the cores its process used (its own
+// process_cpu_seconds_total, as coreUtilization reads it, over wall time)
+// and its CPU per authrep. Async it takes what the machine gives it; sync
+// it keeps only the share of each request that is its own CPU.
+func BenchmarkListenerCores(b *testing.B) {
+	bin, err := proctest.Build(b.TempDir(), "github.com/perfrun/perfrun/system/cmd/listener")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"async", "sync"} {
+		b.Run(mode, func(b *testing.B) {
+			rs := redistest.Start(b)
+			args := []string{"-redis", rs.URL(), "-queue", "v2"}
+			if mode == "sync" {
+				args = append(args, "-sync")
+			}
+			p := proctest.StartServing(b, bin, "-listen", args...)
+			e := &env{url: "http://" + p.Addr}
+			provision(b, e)
+			e.must(b, "PUT", "/internal/services/s1/plans/p1/usagelimits/m2/minute", `{"usagelimit":{"minute":1000000000}}`, 200)
+			q := e.url + "/transactions/authrep.xml?service_token=tok1&service_id=s1&app_id=a1&usage%5Bsearch%5D=1"
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Second}
+			cpu0, t0 := p.Metric(b, "process_cpu_seconds_total"), time.Now()
+			b.SetParallelism((50 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Get(q)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("authrep = %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			cpu, wall := p.Metric(b, "process_cpu_seconds_total")-cpu0, time.Since(t0).Seconds()
+			b.ReportMetric(cpu/wall, "cores")
+			b.ReportMetric(cpu*1e6/float64(b.N), "cpu-µs/op")
+		})
+	}
 }
