@@ -38,3 +38,20 @@ func TestCheckQueriesBuilt(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A coreUtilization component must be a rendered workload.
+func TestCheckWorkloads(t *testing.T) {
+	s := &scenario.Scenario{Spec: scenario.Spec{Assertions: []scenario.Assertion{
+		{Name: "t", Throughput: &scenario.Throughput{Floor: 1}},
+		{Name: "cores", CoreUtilization: &scenario.CoreUtilization{Components: []string{"listener", "wrker"}, Min: 0.9}},
+	}}}
+	workloads := []string{"controller", "listener", "redis", "worker"}
+	err := CheckWorkloads(s, workloads)
+	if err == nil || err.Error() != `spec.assertions[1].coreUtilization.components[1]: no Deployment or StatefulSet "wrker" in the overlay (it has controller, listener, redis, worker)` {
+		t.Errorf("err = %v", err)
+	}
+	s.Spec.Assertions[1].CoreUtilization.Components[1] = "worker"
+	if err := CheckWorkloads(s, workloads); err != nil {
+		t.Error(err)
+	}
+}

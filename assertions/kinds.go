@@ -41,7 +41,7 @@ type Plotter interface {
 // Kinds is every kind of assertion, in the order results list them.
 func Kinds() []Kind {
 	return []Kind{queryKind{}, throughputKind{}, evenDistributionKind{}, disruptionKind{}, noLossKind{}, k6ThresholdKind{},
-		objectLatencyKind{}, objectDisruptionKind{}}
+		objectLatencyKind{}, objectDisruptionKind{}, coreUtilizationKind{}}
 }
 
 // KindOf is the kind of a scenario assertion (nil if none matches: the
@@ -80,6 +80,10 @@ type Env struct {
 	// Leases are the holder spans of the run's namespace's Leases (nil or
 	// empty: none watched or none held).
 	Leases func() []objects.LeaseSpan
+	// PodsCPU lists the pods of the named workloads (Deployments or
+	// StatefulSets) in the run's namespace, each with its containers' CPU
+	// limits (coreUtilization); nil when there is no cluster to read.
+	PodsCPU func(ctx context.Context, workloads []string) ([]PodCPU, error)
 }
 
 // Evaluate decides every assertion of a scenario. It never stops early: an

@@ -40,6 +40,9 @@ func Preflight(ctx context.Context, s *scenario.Scenario, repo, k6 string) error
 	if err != nil {
 		return err
 	}
+	if err := assertions.CheckWorkloads(s, deploy.Workloads(objs)); err != nil {
+		return err
+	}
 	if err := chaos.Preflight(&chaos.Plan{Repo: repo, Scenario: s, Workloads: deploy.Inventory(objs)}); err != nil {
 		return err
 	}

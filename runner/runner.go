@@ -420,6 +420,9 @@ func (r *runState) evaluate(ctx context.Context) error {
 			return r.k6.Count(ctx, r.prom, metric, r.res.Drained)
 		}}
 	r.objectsEnv(env)
+	env.PodsCPU = func(ctx context.Context, workloads []string) ([]assertions.PodCPU, error) {
+		return podsCPU(ctx, r.kube, r.ns, workloads)
+	}
 	results := assertions.Evaluate(ctx, env, r.s.Spec.Assertions)
 	// The report's plots: throughput, latency, per-pod series, queue depth.
 	report.Collect(ctx, r.prom, r.res, w, 0)

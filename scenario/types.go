@@ -302,6 +302,9 @@ type Assertion struct {
 	// ObjectLatency and ObjectDisruption watch objects (objects.go).
 	ObjectLatency    *ObjectLatency    `yaml:"objectLatency,omitempty" json:"objectLatency,omitempty"`
 	ObjectDisruption *ObjectDisruption `yaml:"objectDisruption,omitempty" json:"objectDisruption,omitempty"`
+	// CoreUtilization is each pod's CPU use against its allocation
+	// (coreutilization.go).
+	CoreUtilization *CoreUtilization `yaml:"coreUtilization,omitempty" json:"coreUtilization,omitempty"`
 }
 
 // Reducers of a range.

@@ -68,6 +68,7 @@ func SetDefaults(s *Scenario) {
 			d.Replicas = s.killedReplicas(d.Chaos)
 		}
 		defaultObjectAssertion(s, a)
+		defaultCoreUtilization(a)
 		if n := a.NoLoss; n != nil {
 			if n.AppPrefix == "" {
 				n.AppPrefix = "app-"
@@ -394,13 +395,13 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 		names[a.Name] = true
 
 		kinds := 0
-		for _, set := range append([]bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil}, objectKinds(a)...) {
+		for _, set := range append([]bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil, a.CoreUtilization != nil}, objectKinds(a)...) {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss, %s must be set, got %d", objectKindKeys, kinds)
+			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, %s must be set, got %d", objectKindKeys, kinds)
 		}
 		if a.Query != "" {
 			v.promQL(p+".query", a.Query, w)
@@ -508,6 +509,9 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 			v.target(p+".noLoss.listener", n.Listener)
 		}
 		v.objectAssertion(p, a, actions)
+		if c := a.CoreUtilization; c != nil {
+			v.coreUtilization(p, s, c)
+		}
 	}
 }
 

@@ -81,6 +81,12 @@ var Pairs = []Pair{
 		Why:      "a v1 job popped by a killed worker is lost (at-most-once)",
 		CI:       true,
 	},
+	{
+		Property: "core-utilization",
+		Good:     Mode{"suites/scenarios/core-utilization.yaml", []string{"listener-cores", "worker-cores"}},
+		Bad:      Mode{"suites/scenarios/core-utilization-sync.yaml", []string{"listener-cores", "worker-cores"}},
+		Why:      "a synchronous listener, one request at a time, waits on its Redis round trips and cannot use its core",
+	},
 	// The same claims on the real Tekton Pipelines controller (v1.6.0),
 	// decided by its own reconcile counts and by watching its TaskRuns.
 	{

@@ -131,6 +131,9 @@ func TestMalformedInputs(t *testing.T) {
 		{"metric contract selector", validate(file("    readyTimeout: 2m\n", "    readyTimeout: 2m\n    metrics: {served: 'sum(x)'}\n")), 2, "must be a series selector", "spec.system.metrics.served"},
 		{"metric contract name", validate(file("    readyTimeout: 2m\n", "    readyTimeout: 2m\n    metrics: {latency: 'x{a=\"b\"}'}\n")), 2, "must be a metric name", "spec.system.metrics.latency"},
 		{"evenDistribution by", validate(file("  assertions:\n", "  assertions:\n    - name: even\n      evenDistribution: {max: 1.5, by: 'pod)'}\n")), 2, "must be label names", "spec.assertions[0].evenDistribution.by"},
+		{"coreUtilization min", validate(file("  assertions:\n", "  assertions:\n    - name: cores\n      coreUtilization: {components: [listener], min: 90}\n")), 2, "must be in (0, 1]", "spec.assertions[0].coreUtilization.min"},
+		{"coreUtilization skip", validate(file("  assertions:\n", "  assertions:\n    - name: cores\n      coreUtilization: {components: [listener], min: 0.9, skip: 5m}\n")), 2, "must be shorter than the load", "spec.assertions[0].coreUtilization.skip"},
+		{"coreUtilization component", validate(file("  assertions:\n", "  assertions:\n    - name: cores\n      coreUtilization: {components: [listener, wrker], min: 0.9}\n")), 2, `no Deployment or StatefulSet "wrker" in the overlay`, "spec.assertions[0].coreUtilization.components[1]"},
 		// Chaos against the replicas the run has.
 		{"podKill count", validate(file(kill, "podKill: {component: worker, count: 5}")), 2, "asks for 5 pods of worker, which has at most 2 replicas", "spec.chaos[0].podKill.count"},
 		{"podKill ordinal of a Deployment", validate(file(kill, "podKill: {component: worker, ordinal: 0}")), 2, "worker is a Deployment, whose pods have no ordinals", "spec.chaos[0].podKill.ordinal"},

@@ -128,7 +128,7 @@ func (r Row) Right() int {
 func (r Row) Accurate() bool { return r.Runs > 0 && r.Right() == r.Runs }
 
 // Properties in the order tables list them; others follow by name.
-var Properties = []string{"smoke", "throughput", "distribution", "disruption", "upgrade", "no-loss"}
+var Properties = []string{"smoke", "throughput", "distribution", "disruption", "upgrade", "no-loss", "core-utilization"}
 
 // Tally counts verdicts per property and mode: properties in the order of
 // Properties, the good mode before the bad one.

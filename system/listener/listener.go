@@ -103,6 +103,8 @@ type Server struct {
 	basicAuth  BasicAuth
 	// internalApart: /internal/ is served by InternalHandler only.
 	internalApart bool
+	// one is the sync mode's semaphore (nil: requests run concurrently).
+	one chan struct{}
 }
 
 // Options configure a Server.
@@ -122,12 +124,22 @@ type Options struct {
 	// InternalApart leaves /internal/ out of Handler: InternalHandler serves
 	// it, on its own address.
 	InternalApart bool
+	// Sync serves one request at a time per process, each waiting on its
+	// Redis round trips before the next starts, as Apisonator's listener
+	// did on a single-threaded Puma: the known-bad mode of perfrun's
+	// core-utilization pair (a process that cannot keep its core busy).
+	// Probes and /metrics are not held: the kubelet and Prometheus still
+	// see the process, so what the mode shows is its CPU, not a restart.
+	Sync bool
 }
 
 // New returns a Server; it is ready until SetReady(false).
 func New(o Options) *Server {
 	s := &Server{tx: o.Transactor, metrics: o.Metrics, internal: o.Internal, gatherer: o.Gatherer, log: o.Logger, readyCheck: o.ReadyCheck,
 		limits: o.Limits.withDefaults(), basicAuth: o.InternalAuth, internalApart: o.InternalApart}
+	if o.Sync {
+		s.one = make(chan struct{}, 1)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -138,8 +150,22 @@ func New(o Options) *Server {
 // SetReady flips readiness (false while shutting down).
 func (s *Server) SetReady(v bool) { s.readyState.Store(v) }
 
-// Handler returns the routes.
+// Handler returns the routes: /metrics, /healthz and /readyz, and
+// everything else through serial.
 func (s *Server) Handler() http.Handler {
+	g := s.gatherer
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	outer := http.NewServeMux()
+	ops.Register(outer, g, s.ready)
+	outer.Handle("/", s.serial(s.api()))
+	return outer
+}
+
+// api is the routes that do the listener's work (transactions, status,
+// internal API).
+func (s *Server) api() http.Handler {
 	mux := http.NewServeMux()
 	for _, c := range calls {
 		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.handler(s, w, r) })
@@ -154,11 +180,6 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok")
 	})
-	g := s.gatherer
-	if g == nil {
-		g = prometheus.NewRegistry()
-	}
-	ops.Register(mux, g, s.ready)
 	if s.internal != nil && !s.internalApart {
 		mux.Handle("/internal/", s.internalRoutes())
 	}
@@ -181,7 +202,70 @@ func (s *Server) InternalHandler() http.Handler {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"status":"not_found","error":"Not found"}`+"\n")
 	})
-	return mux
+	return s.serial(mux)
+}
+
+// serial, in sync mode, lets one request at a time into h, its answer
+// written out before the next: the others wait their turn (or until their
+// client goes away), as requests wait in a single-threaded server's queue
+// (reading and parsing the next request is not held, as Puma's reactor
+// buffers requests beside its thread). The wait is not in the
+// response-time metric, as Puma's queue is not in Apisonator's (measured
+// by its Rack middleware). Outside sync mode h is returned as it is.
+func (s *Server) serial(h http.Handler) http.Handler {
+	if s.one == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.one <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+		defer func() { <-s.one }()
+		// The answer is written out before the next request starts, as
+		// a single-threaded server's one thread writes it itself (else
+		// net/http would flush it after the handler returns, beside the
+		// next request's Redis wait). It is held whole first, so that it
+		// keeps its Content-Length rather than going out chunked.
+		hw := &heldWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(hw, r)
+		hw.send(r)
+	})
+}
+
+// heldWriter keeps a sync-mode answer until the handler is done.
+type heldWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+	body        []byte
+}
+
+func (w *heldWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+}
+
+func (w *heldWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *heldWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *heldWriter) send(r *http.Request) {
+	if len(w.body) > 0 && w.Header().Get("Content-Length") == "" {
+		w.Header().Set("Content-Length", strconv.Itoa(len(w.body)))
+	}
+	w.ResponseWriter.WriteHeader(w.code)
+	if r.Method != http.MethodHead {
+		_, _ = w.ResponseWriter.Write(w.body)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // internalRoutes is the internal API behind its authentication (checked

@@ -41,6 +41,7 @@ func run() error {
 	grace := flag.Duration("grace", 10*time.Second, "how long SIGTERM waits for in-flight requests")
 	drainDelay := flag.Duration("drain-delay", 0, "after SIGTERM, keep serving this long while not ready, so endpoints drop the pod before it stops accepting")
 	poolSize := flag.Int("redis-pool", 0, "Redis connection pool size (0: 10 per CPU)")
+	syncMode := flag.Bool("sync", false, "serve one request at a time, each waiting on its Redis round trips (as Apisonator's single-threaded Puma listener): a process that cannot use its core, for the core-utilization pair's known-bad mode; probes and /metrics are not held")
 	internalAddr := flag.String("internal-listen", "", "serve the internal API (/internal/) on this address only (empty: on -listen, beside the public API)")
 	d := listener.DefaultLimits
 	var lim listener.Limits
@@ -106,6 +107,7 @@ func run() error {
 		Limits:        lim,
 		InternalAuth:  auth,
 		InternalApart: *internalAddr != "",
+		Sync:          *syncMode,
 	})
 	servers := []*http.Server{srv.HTTPServer(*addr, srv.Handler())}
 	if *internalAddr != "" {
@@ -116,7 +118,7 @@ func run() error {
 	for _, hs := range servers {
 		go func() { errc <- hs.ListenAndServe() }()
 	}
-	log.Info("listener serving", "addr", *addr, "internal", cmp.Or(*internalAddr, *addr), "internal_auth", auth.Enabled(), "queue", f, "redis", opt.Addr)
+	log.Info("listener serving", "addr", *addr, "internal", cmp.Or(*internalAddr, *addr), "internal_auth", auth.Enabled(), "queue", f, "redis", opt.Addr, "sync", *syncMode)
 
 	select {
 	case err := <-errc:
