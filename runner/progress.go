@@ -190,7 +190,7 @@ func Table(w io.Writer, res *result.Run, dir string) {
 		if a.Error != "" {
 			status += " (" + a.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\n", a.Name, a.Kind, assertions.FormatValue(a.Value), a.Op, assertions.FormatValue(&a.Bound), status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Kind, a.Measured(), a.Limit(), status)
 	}
 	tw.Flush()
 	var steps []string
