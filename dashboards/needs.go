@@ -13,11 +13,16 @@ const (
 	PartItems      = "items"      // the k6 extension's items load
 	PartChecks     = "checks"     // a script with k6 checks
 	PartRestarts   = "restarts"   // a process (re)started during the run
+	// PartListener: the listener answered requests (calls or k6/http): its
+	// latency histograms have no rate in a run of items only.
+	PartListener = "listener"
 )
 
 // needs maps "DASHBOARD/PANEL" (a panel's title or an annotation's name)
 // to the part it shows.
 var needs = map[string]string{
+	"system.json/Latency percentiles":                                  PartListener,
+	"system.json/p99 latency by request type":                          PartListener,
 	"system.json/Jobs per second by type":                              PartWorkers,
 	"system.json/Queue depth by format":                                PartWorkers,
 	"system.json/Job runtime":                                          PartWorkers,

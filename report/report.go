@@ -132,6 +132,24 @@ var groups = []struct {
 			return hasAssertion(run, assertions.KindNoLoss) || hasChaos(run, "upgrade") ||
 				positive(byName[SeriesWorkerJobs]) || positive(byName[SeriesQueueDepth])
 		}, "no job was queued or applied"},
+	// A load of items or Kubernetes objects only never calls the listener,
+	// whose histograms then have no rate; k6's call durations exist only
+	// for the calls it made.
+	{"server latency",
+		[]string{SeriesLatency},
+		func(run *result.Run, byName map[string]result.Timeseries) bool {
+			return positive(byName[SeriesThroughput])
+		}, "the listener answered no request"},
+	{"client latency",
+		[]string{SeriesClientLatency},
+		func(run *result.Run, byName map[string]result.Timeseries) bool {
+			return positive(byName[SeriesThroughput]) || hasPoints(byName[SeriesClientLatency])
+		}, "k6 timed no call"},
+}
+
+// hasPoints says a series has any sample at all.
+func hasPoints(ts result.Timeseries) bool {
+	return slices.ContainsFunc(ts.Series, func(s assertions.Series) bool { return len(s.Points) > 0 })
 }
 
 func hasAssertion(run *result.Run, kinds ...string) bool {

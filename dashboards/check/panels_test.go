@@ -553,6 +553,7 @@ func checkResult(t *testing.T, prom, dir string) {
 			exercised[p] = true
 		}
 	}
+	exercised[dashboards.PartListener] = exercised[dashboards.PartHTTP] || exercised[dashboards.PartCalls]
 	var parts []string
 	for p, ok := range exercised {
 		if ok {
