@@ -240,3 +240,29 @@ func WaitZero(ctx context.Context, q Querier, query string, timeout, stall, poll
 	}
 	return d, nil
 }
+
+// Scrapes is how many times in the last lookback Prometheus scraped each
+// pod of ns and kept samples from it (scrape_samples_post_metric_relabeling,
+// which every scrape job writes, so that a job that only keeps `up`, like
+// the local cluster's service-endpoints job, does not count), and whether
+// its last scrape kept any. Keyed by the pod label.
+func Scrapes(ctx context.Context, q Querier, ns string, lookback time.Duration, at time.Time) (map[string]int, error) {
+	sel := fmt.Sprintf(`scrape_samples_post_metric_relabeling{namespace=%q}`, ns)
+	// A pod whose last scrape kept nothing is left out: its counters are
+	// not there yet.
+	query := fmt.Sprintf(`max by (pod) (count_over_time(%s[%s])) and on (pod) max by (pod) (%s) > 0`,
+		sel, model.Duration(lookback), sel)
+	val, _, _, err := q.Query(ctx, query, at)
+	if err != nil {
+		return nil, err
+	}
+	vec, ok := val.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("query %q: unexpected result type %s", query, val.Type())
+	}
+	out := make(map[string]int, len(vec))
+	for _, s := range vec {
+		out[string(s.Metric["pod"])] = int(s.Value)
+	}
+	return out, nil
+}

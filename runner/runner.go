@@ -309,7 +309,10 @@ func (r *runState) deploy(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration)
+	if err := r.dc.WaitEndpoints(ctx, r.ns, sys.ReadyTimeout.Duration); err != nil {
+		return err
+	}
+	return r.waitScraped(ctx)
 }
 
 // secret reads a Secret of the run's namespace.

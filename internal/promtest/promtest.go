@@ -22,14 +22,40 @@ import (
 // second with honor_labels, and returns its base URL.
 func Start(t testing.TB, targets ...string) string {
 	t.Helper()
+	ts := make([]Target, len(targets))
+	for i, a := range targets {
+		ts[i] = Target{Addr: a}
+	}
+	return StartTargets(t, ts...)
+}
+
+// Target is a scrape target with the labels Prometheus gives its samples,
+// as a Kubernetes discovery would give namespace and pod.
+type Target struct {
+	Addr   string
+	Labels map[string]string
+}
+
+// StartTargets is Start with labelled targets.
+func StartTargets(t testing.TB, targets ...Target) string {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatalf("prometheus not installed (bash scripts/deps.sh installs it): %v", err)
 	}
 	dir := t.TempDir()
-	quoted := make([]string, len(targets))
-	for i, tg := range targets {
-		quoted[i] = fmt.Sprintf("%q", tg)
+	var static strings.Builder
+	for _, tg := range targets {
+		fmt.Fprintf(&static, "      - targets: [%q]\n", tg.Addr)
+		if len(tg.Labels) > 0 {
+			static.WriteString("        labels:\n")
+			for k, v := range tg.Labels {
+				fmt.Fprintf(&static, "          %s: %q\n", k, v)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		static.WriteString("      - targets: []\n")
 	}
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
@@ -38,8 +64,7 @@ scrape_configs:
   - job_name: test
     honor_labels: true
     static_configs:
-      - targets: [%s]
-`, strings.Join(quoted, ", "))
+%s`, static.String())
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

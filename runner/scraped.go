@@ -1,0 +1,80 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/perfrun/perfrun/collectors"
+)
+
+// scrapeWait bounds how long the deploy waits for Prometheus's first
+// scrapes: two intervals of the local cluster's 5 s and its discovery, with
+// room for a slower Prometheus. Past it the run goes on and says which
+// pods were not scraped: a Prometheus that does not honour the
+// annotations must not hold every run.
+const scrapeWait = 30 * time.Second
+
+// waitScraped ends the deploy when Prometheus has scraped every running pod
+// of the run that asks to be scraped (prometheus.io/scrape: "true") at least
+// twice. Without it the load starts before Prometheus has discovered the new
+// pods: the first seconds of the load have no samples, and a rate needs two,
+// so the throughput plot and the first window of every rate began 7–15 s
+// into the load.
+func (r *runState) waitScraped(ctx context.Context) error {
+	pods, err := scrapedPods(ctx, r.kube, r.ns)
+	if err != nil || len(pods) == 0 {
+		return err
+	}
+	start := time.Now()
+	r.p.Linef("waiting for Prometheus to scrape %d pods twice", len(pods))
+	var missing []string
+	for {
+		n, err := collectors.Scrapes(ctx, r.prom, r.ns, 2*time.Minute, time.Now())
+		if err != nil {
+			return fmt.Errorf("reading the pods' scrapes from prometheus: %w", err)
+		}
+		missing = missing[:0]
+		for _, p := range pods {
+			if n[p] < 2 {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) == 0 {
+			r.p.Linef("prometheus has scraped every pod twice (%s)", time.Since(start).Round(100*time.Millisecond))
+			return nil
+		}
+		if time.Since(start) >= scrapeWait {
+			r.p.Linef("prometheus has not scraped %s twice within %s (does it scrape pods by their prometheus.io annotations?): the first seconds of their series will be missing",
+				strings.Join(missing, ", "), scrapeWait)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// scrapedPods names the running pods of ns that ask to be scraped.
+func scrapedPods(ctx context.Context, kube kubernetes.Interface, ns string) ([]string, error) {
+	list, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	var out []string
+	for _, p := range list.Items {
+		if p.Annotations["prometheus.io/scrape"] == "true" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, p.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
