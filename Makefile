@@ -261,3 +261,18 @@ scale: scale-up
 	$(SCALE_RUN) --set REPLICAS=5 suites/scenarios/scale-controller.yaml; rc=$$?; \
 	  PERFRUN_CACHE=$(CLUSTER_CACHE) $(BIN)/perfrun cluster kwok --cache-dir $(CLUSTER_CACHE) --down; exit $$rc
 	$(SCALE_RUN) --set REPLICAS=1 --set RATE=3000 suites/scenarios/scale-efficiency.yaml
+
+# tekton-scale: what the real Tekton Pipelines controller sustains here,
+# in StatefulSet mode with 1 and with 3 replicas, at each of TEKTON_RATES
+# TaskRuns/s (suites/scenarios/tekton-throughput.yaml, results under
+# results/scale). A run past what the controller sustains fails its latency
+# bound (exit 3): that is the measurement, so the sweep goes on; a harness
+# error or bad input (1, 2) stops it.
+TEKTON_RATES ?= 5 10 20 40
+.PHONY: tekton-scale
+tekton-scale: scale-up
+	@for o in statefulset-1 statefulset; do for r in $(TEKTON_RATES); do \
+	  echo "== tekton-throughput OVERLAY=fixtures/tekton/$$o RATE=$$r"; \
+	  $(SCALE_RUN) --set OVERLAY=fixtures/tekton/$$o --set RATE=$$r suites/scenarios/tekton-throughput.yaml; \
+	  rc=$$?; [ $$rc = 0 ] || [ $$rc = 3 ] || exit $$rc; \
+	done; done
