@@ -22,7 +22,9 @@ import (
 // exist in it, each chaos action can be carried out on it (chaos.Preflight:
 // a podKill's count or ordinal against the replicas), the load script is
 // there and, unless k6 is "" (perfrun run --validate, which runs nothing),
-// so is k6. Its errors are bad input (exit 2) and name the field.
+// so is k6. It fills what the file leaves to the overlay (the killed
+// component's replicas of a disruption). Its errors are bad input (exit 2)
+// and name the field.
 func Preflight(ctx context.Context, s *scenario.Scenario, repo, k6 string) error {
 	if err := assertions.CheckQueries(s); err != nil {
 		return err
@@ -40,10 +42,14 @@ func Preflight(ctx context.Context, s *scenario.Scenario, repo, k6 string) error
 	if err != nil {
 		return err
 	}
+	inv := deploy.Inventory(objs)
+	if err := s.FillReplicas(func(c string) (int32, bool) { w, ok := inv[c]; return w.Replicas, ok }); err != nil {
+		return err
+	}
 	if err := assertions.CheckWorkloads(s, deploy.Workloads(objs)); err != nil {
 		return err
 	}
-	if err := chaos.Preflight(&chaos.Plan{Repo: repo, Scenario: s, Workloads: deploy.Inventory(objs)}); err != nil {
+	if err := chaos.Preflight(&chaos.Plan{Repo: repo, Scenario: s, Workloads: inv}); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(repo, s.Spec.Load.Script)); err != nil {

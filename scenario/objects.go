@@ -45,8 +45,8 @@ type ObjectDisruption struct {
 	// lasts (podFailure) closes it at its end, any other at the load's end.
 	Chaos    string   `yaml:"chaos" json:"chaos"`
 	Deadline Duration `yaml:"deadline" json:"deadline"`
-	// Replicas of the killed component (default: from spec.system when
-	// the action is a podKill).
+	// Replicas of the killed component (default: spec.system.components'
+	// replicas of the pod action's component, else the rendered overlay's).
 	Replicas  int32   `yaml:"replicas,omitempty" json:"replicas,omitempty"`
 	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
 }
@@ -126,12 +126,13 @@ func (v *validator) objectAssertion(p string, a *Assertion, actions map[string]*
 		if o.Deadline.Duration <= 0 {
 			v.add(p+".deadline", "required and > 0: how long an object may take, e.g. 30s")
 		}
-		if o.Replicas < 1 {
-			why := "required when the action is not a pod action whose component's replicas spec.system.components sets"
-			if act := actions[o.Chaos]; act != nil && isPodAction(act) {
-				why = "required when spec.system.components does not set the killed component's replicas"
-			}
-			v.add(p+".replicas", "%s", why)
+		switch act := actions[o.Chaos]; {
+		case o.Replicas < 0:
+			v.add(p+".replicas", "must be ≥ 1, got %d", o.Replicas)
+		case o.Replicas == 0 && act != nil && !isPodAction(act):
+			// A pod action's component is in the overlay: preflight
+			// reads its replicas there (FillReplicas).
+			v.add(p+".replicas", "required when the action is not a pod action (%s has no component whose replicas could be read)", o.Chaos)
 		}
 		if o.Tolerance < 0 || o.Tolerance >= 1 {
 			v.add(p+".tolerance", "must be in [0, 1), got %g", o.Tolerance)

@@ -62,7 +62,7 @@ func TestObjectAssertionErrors(t *testing.T) {
 		{"condition", "to: status", "condition: 'Succeeded=True'", []string{"spec.assertions[6].objectLatency.condition: must be a condition type"}},
 		{"unknown field", "to: status", "bounds: {p50: 1s}", []string{"spec.assertions[6].objectLatency.bounds (line 45): unknown field (known: condition, percentiles, resource, selector, to)"}},
 		{"two kinds", "      objectDisruption:", "      throughput: {floor: 1}\n      objectDisruption:", []string{"spec.assertions[7]: exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, objectLatency, objectDisruption must be set, got 2"}},
-		{"disruption chaos", "chaos: kill_one, deadline: 30s", "chaos: nope, deadline: 30s", []string{`spec.assertions[7].objectDisruption.chaos: no chaos action named "nope"`, "spec.assertions[7].objectDisruption.replicas: required"}},
+		{"disruption chaos", "chaos: kill_one, deadline: 30s", "chaos: nope, deadline: 30s", []string{`spec.assertions[7].objectDisruption.chaos: no chaos action named "nope"`}},
 		{"disruption no chaos", "chaos: kill_one, deadline: 30s", "deadline: 30s", []string{"spec.assertions[7].objectDisruption.chaos: required"}},
 		{"disruption deadline", "chaos: kill_one, deadline: 30s", "chaos: kill_one", []string{"spec.assertions[7].objectDisruption.deadline: required and > 0"}},
 		{"disruption tolerance", "tolerance: 0.1}", "tolerance: 1}", []string{"spec.assertions[7].objectDisruption.tolerance: must be in [0, 1), got 1"}},
@@ -85,5 +85,52 @@ func TestObjectAssertionErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFillReplicas: a disruption whose replicas neither the file nor
+// spec.system.components says takes them from the overlay's workload;
+// one the file says keeps them; a component the overlay lacks, or has with
+// no replicas, is an error naming the field.
+func TestFillReplicas(t *testing.T) {
+	const src = `apiVersion: perfrun/v1
+kind: Scenario
+metadata: {name: fill}
+spec:
+  system: {overlay: fixtures/x}
+  load: {script: fixtures/load/smoke.js, duration: 10s}
+  chaos:
+    - {name: fail_one, at: 2s, podFailure: {component: ctl, ordinal: 1, duration: 5s}}
+    - {name: kill_one, at: 2s, podKill: {component: ctl}}
+  assertions:
+    - {name: d1, objectDisruption: {resource: taskruns.tekton.dev/v1, chaos: fail_one, deadline: 10s}}
+    - {name: d2, disruption: {chaos: kill_one, deadline: "1"}}
+    - {name: d3, disruption: {chaos: kill_one, deadline: "1", replicas: 5}}
+`
+	s, err := Parse([]byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FillReplicas(func(c string) (int32, bool) { return 3, c == "ctl" }); err != nil {
+		t.Fatal(err)
+	}
+	a := s.Spec.Assertions
+	if got := []int32{a[0].ObjectDisruption.Replicas, a[1].Disruption.Replicas, a[2].Disruption.Replicas}; got[0] != 3 || got[1] != 3 || got[2] != 5 {
+		t.Errorf("replicas after fill = %v, want [3 3 5]", got)
+	}
+
+	s, _ = Parse([]byte(src), nil)
+	err = s.FillReplicas(func(string) (int32, bool) { return 0, false })
+	for _, want := range []string{
+		`spec.assertions[0].objectDisruption.replicas: not set, and the overlay has no workload "ctl"`,
+		`spec.assertions[1].disruption.replicas: not set, and the overlay has no workload "ctl"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("fill from an overlay without ctl: %v; want %q", err, want)
+		}
+	}
+	s, _ = Parse([]byte(src), nil)
+	if err := s.FillReplicas(func(string) (int32, bool) { return 0, true }); err == nil || !strings.Contains(err.Error(), "the overlay's ctl has no replicas (0)") {
+		t.Errorf("fill from a workload with 0 replicas: %v", err)
 	}
 }

@@ -141,7 +141,7 @@ func TestBadInputs(t *testing.T) {
 		{"ready-made with op", "throughput: {floor: 50, skip: 10s}", "throughput: {floor: 50, skip: 10s}\n      op: \"<\"", []string{"spec.assertions[1].op: only with query"}},
 		{"floor", "floor: 50", "floor: 0", []string{"spec.assertions[1].throughput.floor: must be > 0"}},
 		{"even max", "max: 1.5", "max: 0.5", []string{"spec.assertions[2].evenDistribution.max: must be ≥ 1"}},
-		{"disruption unknown chaos", "chaos: kill_one, tolerance", "chaos: nope, tolerance", []string{`spec.assertions[3].disruption.chaos: no chaos action named "nope"`, "spec.assertions[3].disruption.replicas: required"}},
+		{"disruption unknown chaos", "chaos: kill_one, tolerance", "chaos: nope, tolerance", []string{`spec.assertions[3].disruption.chaos: no chaos action named "nope"`}},
 		{"disruption deadline", `, deadline: "1"`, "", []string{"spec.assertions[3].disruption.deadline: required"}},
 		{"disruption tolerance", "tolerance: 0.05", "tolerance: 1.5", []string{"spec.assertions[3].disruption.tolerance: must be in [0, 1)"}},
 		{"noloss", "{service: svc, apps: 10}", "{apps: 0}", []string{"spec.assertions[4].noLoss.service: required", "spec.assertions[4].noLoss.apps: must be ≥ 1"}},

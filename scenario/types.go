@@ -350,7 +350,8 @@ type EvenDistribution struct {
 type Disruption struct {
 	// Chaos names the action (a podKill) whose window is measured.
 	Chaos string `yaml:"chaos" json:"chaos"`
-	// Replicas of the killed component (default: from spec.system).
+	// Replicas of the killed component (default: spec.system.components'
+	// replicas of the podKill's component, else the rendered overlay's).
 	Replicas  int32   `yaml:"replicas,omitempty" json:"replicas,omitempty"`
 	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
 	// Deadline is the latency histogram bucket (le) an item must make.

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -481,8 +482,10 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 			case act.PodKill == nil:
 				v.add(p+".disruption.chaos", "action %q is not a podKill", d.Chaos)
 			}
-			if d.Replicas < 1 {
-				v.add(p+".disruption.replicas", "required when spec.system.components does not set the killed component's replicas")
+			// 0 is unset: preflight takes the killed component's
+			// replicas from the rendered overlay (FillReplicas).
+			if d.Replicas < 0 {
+				v.add(p+".disruption.replicas", "must be ≥ 1, got %d", d.Replicas)
 			}
 			if d.Tolerance < 0 || d.Tolerance >= 1 {
 				v.add(p+".disruption.tolerance", "must be in [0, 1), got %g", d.Tolerance)
@@ -522,4 +525,49 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// FillReplicas sets the replicas of every disruption and objectDisruption
+// that neither the file nor spec.system.components gave, from the workloads
+// the overlay renders (replicas by workload name, an HPA's maxReplicas
+// where one scales it): a system brought with its own manifests, such as
+// Tekton's StatefulSet, says its replicas there, not in the scenario. A
+// component the overlay does not have, or has with no replicas, is an
+// error naming the field.
+func (s *Scenario) FillReplicas(replicas func(component string) (int32, bool)) error {
+	var errs []error
+	fill := func(p string, r *int32, chaos string) {
+		if *r != 0 {
+			return
+		}
+		comp := ""
+		for _, a := range s.Spec.Chaos {
+			if pa, ok := a.Spec().(PodAction); ok && a.Name == chaos {
+				comp = pa.Pods().Component
+			}
+		}
+		if comp == "" {
+			return // validation named the action
+		}
+		n, ok := replicas(comp)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s.replicas: not set, and the overlay has no workload %q to read them from", p, comp))
+		case n < 1:
+			errs = append(errs, fmt.Errorf("%s.replicas: not set, and the overlay's %s has no replicas (%d): set them here or in spec.system.components", p, comp, n))
+		default:
+			*r = n
+		}
+	}
+	for i := range s.Spec.Assertions {
+		a := &s.Spec.Assertions[i]
+		p := fmt.Sprintf("spec.assertions[%d]", i)
+		if d := a.Disruption; d != nil {
+			fill(p+".disruption", &d.Replicas, d.Chaos)
+		}
+		if o := a.ObjectDisruption; o != nil {
+			fill(p+".objectDisruption", &o.Replicas, o.Chaos)
+		}
+	}
+	return errors.Join(errs...)
 }
