@@ -80,6 +80,20 @@ bench-k6: build k6
 	@mkdir -p $(BIN)/bench
 	DURATION=$${DURATION:-10s} bash xk6-backend/bench/run.sh $(BIN)/bench/k6.md
 
+# bench-objects compares the extension's object load with kube-burner
+# (tools/kube-burner pins it): the same TaskRuns at the same rate against
+# one real kube-apiserver and etcd, TaskRuns per generator CPU-second
+# (bin/bench/objects.md). RATE, SECONDS and ROUNDS as in the test.
+.PHONY: bench-objects
+$(TOOLS)/kube-burner: tools/kube-burner/go.mod
+	@mkdir -p $(TOOLS)
+	cd tools/kube-burner && CGO_ENABLED=0 $(GO) build -trimpath -o $(TOOLS)/kube-burner github.com/kube-burner/kube-burner/cmd/kube-burner
+
+bench-objects: cluster-tools $(TOOLS)/kube-burner
+	@mkdir -p $(BIN)/bench
+	cd xk6-backend && PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_REQUIRE_KUBE=1 PERFRUN_KUBE_BURNER=$(TOOLS)/kube-burner \
+		PERFRUN_BENCH_OUT=$(BIN)/bench/objects.md $(GO) test -tags benchobjects -count=1 -timeout 30m -v -run TestObjectLoadVersusKubeBurner .
+
 # run is perfrun's main job on the embedded local cluster (root): build the
 # programs, bin/k6 and bin/perfrun, bring the cluster up, build and import
 # the v1/v2 images, then `perfrun run $(SCENARIO)` (results under results/).
