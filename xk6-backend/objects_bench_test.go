@@ -59,6 +59,11 @@ func TestObjectLoadVersusKubeBurner(t *testing.T) {
 			return runMeasured(t, ".", k6, []string{"run", "--quiet", "--no-color",
 				"-e", "KUBECONFIG=" + api.kubeconfig, "-e", "NAMESPACE=" + ns, "-e", "TESTID=" + ns,
 				"-e", "RATE=" + strconv.Itoa(rate), "-e", "DURATION=" + strconv.Itoa(seconds) + "s",
+				// VUs ready for a second of creates in flight: k6
+				// drops arrivals while it starts VUs mid-run (seen at
+				// 200/s with creates of up to 0.6 s on a busy machine, and
+				// with half a second's worth still 4 of 2000).
+				"-e", "PRE_VUS=" + strconv.Itoa(max(2, rate)),
 				"../fixtures/load/taskruns.js"}, []string{"K6_NO_USAGE_REPORT=true"})
 		},
 		"kube-burner": func(ns string) (*os.ProcessState, string, error) {
@@ -152,8 +157,10 @@ jobs:
   cleanup: false
   podWait: false
   waitWhenFinished: false
-  verifyObjects: true
-  errorOnVerify: true
+  # The test counts what the API server holds itself: kube-burner's own
+  # verification (a list after the job) would be CPU the extension does
+  # not spend.
+  verifyObjects: false
   preLoadImages: false
   objects:
   - objectTemplate: taskrun.yml
