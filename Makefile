@@ -223,7 +223,7 @@ test-tekton: build k6 cluster-tools
 	@mkdir -p $(SUITES_OUT)
 	$(call SUITES_GO_TEST,60m,tekton,tekton)
 
-PROPERTIES = throughput distribution disruption upgrade no-loss core-utilization tekton-distribution tekton-disruption
+PROPERTIES = throughput distribution disruption ownership upgrade no-loss core-utilization tekton-distribution tekton-disruption
 .PHONY: check-property
 check-property:
 	@if [ -n "$(PROPERTY)" ] && ! echo " $(PROPERTIES) " | grep -q " $(PROPERTY) "; then \

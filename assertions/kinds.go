@@ -10,7 +10,7 @@ import (
 
 // Kind is one kind of assertion, in one file: plain PromQL, or a property
 // the harness knows how to measure (throughput, even distribution,
-// disruption, no loss), or k6's own thresholds. The run evaluates, compare
+// disruption, no loss, exclusive ownership), or k6's own thresholds. The run evaluates, compare
 // picks tolerances and the report picks plots through Kinds, and nothing
 // else lists them.
 type Kind interface {
@@ -41,7 +41,7 @@ type Plotter interface {
 // Kinds is every kind of assertion, in the order results list them.
 func Kinds() []Kind {
 	return []Kind{queryKind{}, throughputKind{}, evenDistributionKind{}, disruptionKind{}, noLossKind{}, k6ThresholdKind{},
-		objectLatencyKind{}, objectDisruptionKind{}, coreUtilizationKind{}}
+		objectLatencyKind{}, objectDisruptionKind{}, coreUtilizationKind{}, exclusiveOwnershipKind{}}
 }
 
 // KindOf is the kind of a scenario assertion (nil if none matches: the

@@ -29,7 +29,15 @@ func TestAgainstRealPrometheus(t *testing.T) {
 		[]string{"namespace", "pod", "request_type", "resp_code"})
 	recs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "perfrun_controller_reconciles_total", Help: "test"},
 		[]string{"namespace", "pod"})
-	reg.MustRegister(reqs, recs)
+	// Keys with more than one reconciler: none in ns; 42 in split for a
+	// while inside the window, then 0 again (as if Redis had lost it): the
+	// highest over the window counts; in le only under leader election.
+	shared := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "perfrun_controller_items_shared", Help: "test"},
+		[]string{"namespace", "mode"})
+	shared.WithLabelValues("ns", "statefulset").Set(0)
+	shared.WithLabelValues("split", "statefulset").Set(0)
+	shared.WithLabelValues("le", "leader-election").Set(3)
+	reg.MustRegister(reqs, recs, shared)
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +89,11 @@ func TestAgainstRealPrometheus(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	start := time.Now()
-	time.Sleep(8 * time.Second)
+	time.Sleep(3 * time.Second)
+	shared.WithLabelValues("split", "statefulset").Set(42)
+	time.Sleep(2500 * time.Millisecond)
+	shared.WithLabelValues("split", "statefulset").Set(0)
+	time.Sleep(2500 * time.Millisecond)
 	stop() // the load ends with the window, as a run's does
 	end := time.Now()
 	time.Sleep(1500 * time.Millisecond) // a scrape after the window
@@ -151,5 +163,27 @@ func TestAgainstRealPrometheus(t *testing.T) {
 	}
 	if r := byName["bad-promql"]; r.Status != Error || r.Error == "" {
 		t.Errorf("bad PromQL: %+v, want error", r)
+	}
+
+	// Exclusive ownership, per namespace: 0 passes, the 42 seen inside the
+	// window fails although the count is back to 0 at its end, and a count
+	// under leader election only is an error that says so.
+	own := scenario.Assertion{Name: "one-owner", ExclusiveOwnership: &scenario.ExclusiveOwnership{}}
+	for _, tc := range []struct {
+		ns, status string
+		value      float64
+		errHas     string
+	}{
+		{"ns", Pass, 0, ""},
+		{"split", Fail, 42, ""},
+		{"le", Error, 0, `only with mode="leader-election"`},
+	} {
+		ow := w
+		ow.Namespace = tc.ns
+		r := KindOf(own).Evaluate(ctx, &Env{Q: prom, Window: ow, Metrics: scenario.ReferenceMetrics()}, own)
+		t.Logf("exclusiveOwnership in %s: %s value=%s err=%s\n  %s", tc.ns, r.Status, FormatValue(r.Value), r.Error, r.Query)
+		if r.Status != tc.status || (tc.errHas == "" && (r.Value == nil || *r.Value != tc.value)) || !strings.Contains(r.Error, tc.errHas) {
+			t.Errorf("exclusiveOwnership in %s: %s value %s (%s), want %s %g %q", tc.ns, r.Status, FormatValue(r.Value), r.Error, tc.status, tc.value, tc.errHas)
+		}
 	}
 }

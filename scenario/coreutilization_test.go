@@ -39,7 +39,7 @@ func TestCoreUtilizationErrors(t *testing.T) {
 		{"metric", "coreUtilization: {components: [worker], min: 0.9, metric: 'rate(x[1m])'}", []string{`spec.assertions[5].coreUtilization.metric: must be a metric name`}},
 		{"unknown field", "coreUtilization: {components: [worker], min: 0.9, limit: 1}", []string{"spec.assertions[5].coreUtilization.limit (line 41): unknown field (known: components, metric, min, skip)"}},
 		{"op", "coreUtilization: {components: [worker], min: 0.9}\n      op: '>='", []string{"spec.assertions[5].op: only with query"}},
-		{"two kinds", "coreUtilization: {components: [worker], min: 0.9}\n      throughput: {floor: 1}", []string{"spec.assertions[5]: exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, objectLatency, objectDisruption must be set, got 2"}},
+		{"two kinds", "coreUtilization: {components: [worker], min: 0.9}\n      throughput: {floor: 1}", []string{"spec.assertions[5]: exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, exclusiveOwnership, objectLatency, objectDisruption must be set, got 2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,10 @@ type Metrics struct {
 	Work string `yaml:"work,omitempty" json:"work,omitempty"`
 	// Owned is a per-pod gauge of the shards (buckets, leases) a pod holds.
 	Owned string `yaml:"owned,omitempty" json:"owned,omitempty"`
+	// SharedItems selects a gauge of the keys reconciled by more than one
+	// replica over the run, where that breaks ownership (the reference
+	// controller's in statefulset mode): exclusive ownership's value.
+	SharedItems string `yaml:"sharedItems,omitempty" json:"sharedItems,omitempty"`
 	// Pending is a gauge of work waiting.
 	Pending string `yaml:"pending,omitempty" json:"pending,omitempty"`
 	// WorkLatency is the histogram of key created → reconciled (name
@@ -58,6 +62,7 @@ func ReferenceMetrics() Metrics {
 		Work:         "perfrun_controller_reconciles_total",
 		Owned:        "perfrun_controller_buckets_held",
 		Pending:      "perfrun_controller_items_pending",
+		SharedItems:  `perfrun_controller_items_shared{` + nsSel + `,mode="statefulset"}`,
 		WorkLatency:  "perfrun_controller_reconcile_latency_seconds",
 		QueueDepth:   "apisonator_worker_queue_depth",
 		Jobs:         "apisonator_worker_job_count",

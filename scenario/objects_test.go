@@ -61,7 +61,7 @@ func TestObjectAssertionErrors(t *testing.T) {
 		{"selector", "selector: app=load", "selector: 'app in (('", []string{"spec.assertions[6].objectLatency.selector: not a label selector"}},
 		{"condition", "to: status", "condition: 'Succeeded=True'", []string{"spec.assertions[6].objectLatency.condition: must be a condition type"}},
 		{"unknown field", "to: status", "bounds: {p50: 1s}", []string{"spec.assertions[6].objectLatency.bounds (line 45): unknown field (known: condition, percentiles, resource, selector, to)"}},
-		{"two kinds", "      objectDisruption:", "      throughput: {floor: 1}\n      objectDisruption:", []string{"spec.assertions[7]: exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, objectLatency, objectDisruption must be set, got 2"}},
+		{"two kinds", "      objectDisruption:", "      throughput: {floor: 1}\n      objectDisruption:", []string{"spec.assertions[7]: exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, exclusiveOwnership, objectLatency, objectDisruption must be set, got 2"}},
 		{"disruption chaos", "chaos: kill_one, deadline: 30s", "chaos: nope, deadline: 30s", []string{`spec.assertions[7].objectDisruption.chaos: no chaos action named "nope"`}},
 		{"disruption no chaos", "chaos: kill_one, deadline: 30s", "deadline: 30s", []string{"spec.assertions[7].objectDisruption.chaos: required"}},
 		{"disruption deadline", "chaos: kill_one, deadline: 30s", "chaos: kill_one", []string{"spec.assertions[7].objectDisruption.deadline: required and > 0"}},

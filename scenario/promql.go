@@ -61,7 +61,7 @@ func checkLabelNames(list string) error {
 // harness uses it: a selector it ranges over, a name it adds a suffix or
 // matchers to, or a list of labels.
 var metricShapes = map[string]func(string) error{
-	"answers": checkSelector, "served": checkSelector, "failed": checkSelector, "serverErrors": checkSelector,
+	"answers": checkSelector, "served": checkSelector, "failed": checkSelector, "serverErrors": checkSelector, "sharedItems": checkSelector,
 	"answerLabels": checkLabelNames,
 	"latency":      checkMetricName, "work": checkMetricName, "owned": checkMetricName, "pending": checkMetricName,
 	"workLatency": checkMetricName, "queueDepth": checkMetricName, "jobs": checkMetricName,

@@ -50,6 +50,7 @@ func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 //	                       .chaos.NAME.afterEnd: its end to .end
 //	.chaos.NAME.offset     its start minus .start
 //	.drained               unix seconds when the drain ended (≥ .end)
+//	.untilDrained          .start to .drained as a PromQL duration
 //	.chaos.NAME.untilDrained  its start to .drained
 func (w Window) Data() map[string]any {
 	drained := w.Drained
@@ -73,14 +74,15 @@ func (w Window) Data() map[string]any {
 		}
 	}
 	return map[string]any{
-		"start":     unix(w.Start),
-		"end":       unix(w.End),
-		"drained":   unix(drained),
-		"duration":  PromDuration(w.End.Sub(w.Start)),
-		"seconds":   strconv.FormatFloat(w.End.Sub(w.Start).Seconds(), 'f', -1, 64),
-		"namespace": w.Namespace,
-		"testid":    w.TestID,
-		"chaos":     chaos,
+		"start":        unix(w.Start),
+		"end":          unix(w.End),
+		"drained":      unix(drained),
+		"untilDrained": PromDuration(drained.Sub(w.Start)),
+		"duration":     PromDuration(w.End.Sub(w.Start)),
+		"seconds":      strconv.FormatFloat(w.End.Sub(w.Start).Seconds(), 'f', -1, 64),
+		"namespace":    w.Namespace,
+		"testid":       w.TestID,
+		"chaos":        chaos,
 	}
 }
 

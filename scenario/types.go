@@ -305,6 +305,9 @@ type Assertion struct {
 	// CoreUtilization is each pod's CPU use against its allocation
 	// (coreutilization.go).
 	CoreUtilization *CoreUtilization `yaml:"coreUtilization,omitempty" json:"coreUtilization,omitempty"`
+	// ExclusiveOwnership is the count of keys reconciled by more than one
+	// replica (ownership.go).
+	ExclusiveOwnership *ExclusiveOwnership `yaml:"exclusiveOwnership,omitempty" json:"exclusiveOwnership,omitempty"`
 }
 
 // Reducers of a range.

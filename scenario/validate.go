@@ -396,13 +396,14 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 		names[a.Name] = true
 
 		kinds := 0
-		for _, set := range append([]bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil, a.CoreUtilization != nil}, objectKinds(a)...) {
+		for _, set := range append([]bool{a.Query != "", a.Throughput != nil, a.EvenDistribution != nil, a.Disruption != nil, a.NoLoss != nil,
+			a.CoreUtilization != nil, a.ExclusiveOwnership != nil}, objectKinds(a)...) {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, %s must be set, got %d", objectKindKeys, kinds)
+			v.add(p, "exactly one of query, throughput, evenDistribution, disruption, noLoss, coreUtilization, exclusiveOwnership, %s must be set, got %d", objectKindKeys, kinds)
 		}
 		if a.Query != "" {
 			v.promQL(p+".query", a.Query, w)
@@ -514,6 +515,9 @@ func (v *validator) assertions(s *Scenario, actions map[string]*Action) {
 		v.objectAssertion(p, a, actions)
 		if c := a.CoreUtilization; c != nil {
 			v.coreUtilization(p, s, c)
+		}
+		if o := a.ExclusiveOwnership; o != nil {
+			v.exclusiveOwnership(p, o)
 		}
 	}
 }

@@ -69,6 +69,12 @@ var Pairs = []Pair{
 		Why:      "two of three controllers lost leave two thirds of the keys unserved",
 	},
 	{
+		Property: "ownership",
+		Good:     Mode{"suites/scenarios/controller-restart-statefulset.yaml", []string{"exclusive-ownership"}},
+		Bad:      Mode{"suites/scenarios/controller-split-brain.yaml", []string{"exclusive-ownership"}},
+		Why:      "a split brain: every replica also reconciles the next ordinal's bucket while its owner does, so keys have two reconcilers though every key is served and reconciles stay even",
+	},
+	{
 		Property: "upgrade",
 		Good:     Mode{"suites/scenarios/upgrade-v1-v2.yaml", []string{"no-loss"}},
 		Bad:      Mode{"suites/scenarios/upgrade-v1-v2-no-migration.yaml", []string{"no-loss"}},

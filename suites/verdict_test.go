@@ -66,7 +66,7 @@ func TestPairsCatalog(t *testing.T) {
 			ci++
 		}
 	}
-	for _, want := range []string{"throughput", "distribution", "disruption", "upgrade", "no-loss", "core-utilization"} {
+	for _, want := range []string{"throughput", "distribution", "disruption", "ownership", "upgrade", "no-loss", "core-utilization"} {
 		if !props[want] {
 			t.Errorf("no pair for %s", want)
 		}

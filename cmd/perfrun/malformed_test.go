@@ -134,6 +134,9 @@ func TestMalformedInputs(t *testing.T) {
 		{"coreUtilization min", validate(file("  assertions:\n", "  assertions:\n    - name: cores\n      coreUtilization: {components: [listener], min: 90}\n")), 2, "must be in (0, 1]", "spec.assertions[0].coreUtilization.min"},
 		{"coreUtilization skip", validate(file("  assertions:\n", "  assertions:\n    - name: cores\n      coreUtilization: {components: [listener], min: 0.9, skip: 5m}\n")), 2, "must be shorter than the load", "spec.assertions[0].coreUtilization.skip"},
 		{"coreUtilization component", validate(file("  assertions:\n", "  assertions:\n    - name: cores\n      coreUtilization: {components: [listener, wrker], min: 0.9}\n")), 2, `no Deployment or StatefulSet "wrker" in the overlay`, "spec.assertions[0].coreUtilization.components[1]"},
+		{"exclusiveOwnership max", validate(file("  assertions:\n", "  assertions:\n    - name: one-owner\n      exclusiveOwnership: {max: -1}\n")), 2, "must be ≥ 0", "spec.assertions[0].exclusiveOwnership.max"},
+		{"exclusiveOwnership field", validate(file("  assertions:\n", "  assertions:\n    - name: one-owner\n      exclusiveOwnership: {maxKeys: 0}\n")), 2, "unknown field (known: max)", "spec.assertions[0].exclusiveOwnership.maxKeys"},
+		{"metric contract sharedItems", validate(file("    readyTimeout: 2m\n", "    readyTimeout: 2m\n    metrics: {sharedItems: 'max(x)'}\n")), 2, "must be a series selector", "spec.system.metrics.sharedItems"},
 		// Chaos against the replicas the run has.
 		{"podKill count", validate(file(kill, "podKill: {component: worker, count: 5}")), 2, "asks for 5 pods of worker, which has at most 2 replicas", "spec.chaos[0].podKill.count"},
 		{"podKill ordinal of a Deployment", validate(file(kill, "podKill: {component: worker, ordinal: 0}")), 2, "worker is a Deployment, whose pods have no ordinals", "spec.chaos[0].podKill.ordinal"},

@@ -71,6 +71,13 @@ type Config struct {
 	// StatefulSet names the buckets in statefulset mode, as knative's
 	// StatefulSet elector does: PROTOCOL://SET-N.SERVICE.NAMESPACE.svc.DOMAIN:PORT.
 	StatefulSet sharding.StatefulSetNaming
+	// SplitBrain is a known-bad mode (statefulset mode, two replicas or
+	// more): the replica also owns the next ordinal's bucket, (Ordinal+1)
+	// mod Replicas, while that ordinal's pod owns it too. Every bucket then
+	// has two owners and every pod two buckets: every key is still served
+	// and reconciles stay even, but keys are reconciled by two pods, which
+	// perfrun_controller_items_shared counts.
+	SplitBrain bool
 
 	Work     time.Duration
 	WorkKind WorkKind
@@ -146,6 +153,12 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if c.SplitBrain && c.Mode != StatefulSet {
+		return fmt.Errorf("-split-brain: only in statefulset mode (-mode %s)", c.Mode)
+	}
+	if c.SplitBrain && c.Replicas < 2 {
+		return fmt.Errorf("-split-brain: needs -replicas of 2 or more (another ordinal's bucket to share), got %d", c.Replicas)
+	}
 	if c.Component == "" {
 		return errors.New("-component: empty")
 	}
@@ -195,4 +208,15 @@ func (c Config) BucketNames() []string {
 func (c Config) OwnBucket() string {
 	_, own := c.StatefulSet.Buckets(c.Ordinal, c.Replicas)
 	return own
+}
+
+// OwnedBuckets are the buckets a statefulset-mode replica owns: its own,
+// and with SplitBrain the next ordinal's too.
+func (c Config) OwnedBuckets() []string {
+	out := []string{c.OwnBucket()}
+	if c.SplitBrain {
+		_, next := c.StatefulSet.Buckets((c.Ordinal+1)%c.Replicas, c.Replicas)
+		out = append(out, next)
+	}
+	return out
 }

@@ -61,7 +61,7 @@ func New(rdb redis.UniversalClient, cfg Config, reg prometheus.Registerer, log *
 	if cfg.PendingEvery <= 0 {
 		cfg.PendingEvery = time.Second
 	}
-	m, err := newMetrics(reg, cfg.Pod)
+	m, err := newMetrics(reg, cfg.Pod, cfg.Mode)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	var el elector
 	switch c.cfg.Mode {
 	case StatefulSet:
-		el = &ordinalElector{bucket: c.cfg.OwnBucket()}
+		el = &ordinalElector{buckets: c.cfg.OwnedBuckets()}
+		if c.cfg.SplitBrain {
+			c.log.Warn("split-brain (known-bad mode): owning another ordinal's bucket too, while its pod owns it", "buckets", c.cfg.OwnedBuckets())
+		}
 	case LeaderElection:
 		lc, err := lease.New(c.rdb, c.cfg.Pod, c.cfg.LeaseDuration)
 		if err != nil {
@@ -281,6 +284,11 @@ func (c *Controller) pendingLoop(ctx context.Context) {
 		} else if ctx.Err() == nil {
 			c.log.Error("counting pending items", "err", err)
 		}
+		if n, err := c.store.SharedCount(ctx); err == nil {
+			c.metrics.shared.Set(float64(n))
+		} else if ctx.Err() == nil {
+			c.log.Error("counting shared items", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -321,16 +329,41 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return err
 	}
 	if it.Reconciled() {
-		return nil // seen twice (event and resync): the desired state holds
+		// The desired state holds: nothing to do. Seen twice (event and
+		// resync) by this pod, that is all; reconciled by another pod, this
+		// one still acted as the key's owner, and is recorded among its
+		// reconcilers: a reconcile that finds nothing to do is a reconcile
+		// of the key all the same, and it is how two owners show when the
+		// second never races the first.
+		if slices.Contains(it.Reconcilers, c.cfg.Pod) {
+			return nil
+		}
+		m, err := c.store.RecordReconciler(ctx, key, c.cfg.Pod)
+		if err != nil {
+			return err
+		}
+		c.countForeign(m, key, it.ReconciledBy)
+		return nil
 	}
 	doWork(c.cfg.WorkKind, c.cfg.Work)
 	now := time.Now()
-	if _, err := c.store.MarkReconciled(ctx, key, c.cfg.Pod, bucket, now); err != nil {
+	m, err := c.store.MarkReconciled(ctx, key, c.cfg.Pod, bucket, now)
+	if err != nil {
 		return err
 	}
+	c.countForeign(m, key, "")
 	c.metrics.reconciles.Inc()
 	c.metrics.latency.Observe(now.Sub(it.CreatedAt).Seconds())
 	return nil
+}
+
+// countForeign counts a key this pod reconciled after another pod had.
+func (c *Controller) countForeign(m items.Mark, key, by string) {
+	if !m.Foreign {
+		return
+	}
+	c.metrics.foreign.Inc()
+	c.log.Debug("reconciled a key another pod reconciled too", "key", key, "reconcilers", m.Reconcilers, "last", by)
 }
 
 // doWork spends d: spinning on the CPU, or sleeping.

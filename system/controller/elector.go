@@ -13,16 +13,21 @@ type elector interface {
 	run(ctx context.Context, promote, demote func(bucket string))
 }
 
-// ordinalElector owns one fixed bucket, without asking anyone (knative's
-// unopposedElector in StatefulSet mode).
+// ordinalElector owns fixed buckets, without asking anyone (knative's
+// unopposedElector in StatefulSet mode): its ordinal's one, and another's
+// too in the known-bad SplitBrain mode.
 type ordinalElector struct {
-	bucket string
+	buckets []string
 }
 
 func (e *ordinalElector) run(ctx context.Context, promote, demote func(string)) {
-	promote(e.bucket)
+	for _, b := range e.buckets {
+		promote(b)
+	}
 	<-ctx.Done()
-	demote(e.bucket)
+	for _, b := range e.buckets {
+		demote(b)
+	}
 }
 
 // leaseClient is the part of lease.Client the elector needs.

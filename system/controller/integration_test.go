@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -288,6 +289,92 @@ func TestStatefulSetOwnersReconcileAndNoFailover(t *testing.T) {
 		}
 	}
 
+	// 4. Exclusive ownership: every key, before and after controller-1's
+	// restart, has one reconciler, its owner (a restarted pod keeps its
+	// name), and no pod counts a key another had.
+	for _, k := range append(first, second...) {
+		want := fmt.Sprintf("controller-%d", owner(k))
+		if it := f.get(t, k); !slices.Equal(it.Reconcilers, []string{want}) {
+			t.Fatalf("item %s reconciled by %v, want by %s alone", k, it.Reconcilers, want)
+		}
+	}
+	if n, err := f.store.SharedCount(context.Background()); err != nil || n != 0 {
+		t.Fatalf("SharedCount = %d, %v; want 0 in statefulset mode", n, err)
+	}
+	for _, p := range procs {
+		if n := p.metric(`perfrun_controller_items_shared{mode="statefulset"}`); n != 0 {
+			t.Errorf("%s items_shared = %v, want 0", p.name, n)
+		}
+		if n := p.metric(fmt.Sprintf(`perfrun_controller_foreign_reconciles_total{pod=%q}`, p.name)); n != 0 {
+			t.Errorf("%s foreign_reconciles_total = %v, want 0", p.name, n)
+		}
+	}
+
+	for _, p := range procs {
+		p.term()
+	}
+}
+
+// The known-bad split brain: with -split-brain every replica also owns the
+// next ordinal's bucket while that ordinal's pod still does. Every key is
+// still served, once worked or not, and reconciles stay even, but every key
+// has two reconcilers, its owner and the intruder, whichever came first:
+// the count exclusive ownership reads is every key, on every replica.
+func TestSplitBrainKeysHaveTwoReconcilers(t *testing.T) {
+	f := newFixture(t)
+	const replicas = 3
+	naming := sharding.StatefulSetNaming{SetName: "controller", Service: "controller", Protocol: "http", Port: "80",
+		Namespace: "perfrun-test", ClusterDomain: "cluster.local"}
+	names, _ := naming.Buckets(0, replicas)
+	bs := sharding.NewBucketSet(names)
+	ordinalOf := map[string]int{}
+	for i, n := range names {
+		ordinalOf[n] = i
+	}
+	args := []string{"-redis", f.srv.URL(), "-mode", "statefulset", "-replicas", "3", "-split-brain",
+		"-work", "2ms", "-work-kind", "cpu", "-resync", "300ms", "-cluster-domain", "cluster.local",
+		"-stateful-service-name", "controller", "-namespace", "perfrun-test"}
+	procs := make([]*proc, replicas)
+	for i := range procs {
+		name := fmt.Sprintf("controller-%d", i)
+		procs[i] = startController(t, name, []string{"STATEFUL_CONTROLLER_ORDINAL=" + name}, args...)
+	}
+	keys := createItems(t, f.api, "s", 300)
+	eventually(t, 10*time.Second, "all 300 items reconciled", func() (bool, string) {
+		n := f.pending(t)
+		return n == 0, fmt.Sprintf("%d pending", n)
+	})
+	// Both owners of a key see its event and reconcile it; the second may
+	// find it done only after the first has marked it: wait for both.
+	eventually(t, 10*time.Second, "every item reconciled by both its owners", func() (bool, string) {
+		n, err := f.store.SharedCount(context.Background())
+		return err == nil && n == int64(len(keys)), fmt.Sprintf("%d of %d shared, %v", n, len(keys), err)
+	})
+	for _, k := range keys {
+		o := ordinalOf[bs.Owner(k)]
+		want := []string{fmt.Sprintf("controller-%d", o), fmt.Sprintf("controller-%d", (o+replicas-1)%replicas)}
+		slices.Sort(want)
+		if it := f.get(t, k); !slices.Equal(it.Reconcilers, want) {
+			t.Fatalf("item %s of ordinal %d's bucket reconciled by %v, want %v", k, o, it.Reconcilers, want)
+		}
+	}
+	foreign := 0.0
+	for _, p := range procs {
+		if held := p.metric(fmt.Sprintf(`perfrun_controller_buckets_held{pod=%q}`, p.name)); held != 2 {
+			t.Errorf("%s buckets_held = %v, want 2", p.name, held)
+		}
+		foreign += p.metric(fmt.Sprintf(`perfrun_controller_foreign_reconciles_total{pod=%q}`, p.name))
+	}
+	if int(foreign) != len(keys) {
+		t.Errorf("foreign_reconciles_total summed over pods = %v, want %d (one per key)", foreign, len(keys))
+	}
+	eventually(t, 3*time.Second, "items_shared on every replica", func() (bool, string) {
+		var got []float64
+		for _, p := range procs {
+			got = append(got, p.metric(`perfrun_controller_items_shared{mode="statefulset"}`))
+		}
+		return slices.Equal(got, []float64{300, 300, 300}), fmt.Sprint(got)
+	})
 	for _, p := range procs {
 		p.term()
 	}
@@ -433,6 +520,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-redis", "http://x"}, "-redis:"},
 		{[]string{"-work-kind", "gpu"}, "-work-kind:"},
 		{[]string{"-lease-retry", "20s"}, "-lease-retry:"},
+		{[]string{"-split-brain"}, "-split-brain: only in statefulset mode"},
 	} {
 		cmd := exec.Command(controllerBin(t), append([]string{"-pod", "p-0"}, tc.args...)...)
 		out, err := cmd.CombinedOutput()

@@ -14,9 +14,11 @@ type metrics struct {
 	bucketsHeld prometheus.Gauge
 	latency     prometheus.Histogram
 	pending     prometheus.Gauge
+	shared      prometheus.Gauge
+	foreign     prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, pod string) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, pod string, mode Mode) (*metrics, error) {
 	reconciles := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "perfrun_controller_reconciles_total",
 		Help: "Reconciles done by this replica (items marked reconciled).",
@@ -36,7 +38,19 @@ func newMetrics(reg prometheus.Registerer, pod string) (*metrics, error) {
 		Name: "perfrun_controller_items_pending",
 		Help: "Items never reconciled, over all buckets (the same value on every replica).",
 	})
-	for _, c := range []prometheus.Collector{reconciles, held, latency, pending} {
+	// The mode label says whether a second reconciler is a failure: in
+	// statefulset mode a key's owner never changes (a restarted pod keeps
+	// its name), in leader-election mode a lease that moves hands its keys
+	// to a new owner.
+	shared := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "perfrun_controller_items_shared",
+		Help: "Items reconciled by more than one pod, over all buckets (the same value on every replica; in statefulset mode each is a split brain).",
+	}, []string{"mode"})
+	foreign := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "perfrun_controller_foreign_reconciles_total",
+		Help: "Items this replica reconciled (did the work, or found it done) after another pod had: once per item.",
+	}, []string{"pod"})
+	for _, c := range []prometheus.Collector{reconciles, held, latency, pending, shared, foreign} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering controller metrics: %w", err)
 		}
@@ -46,5 +60,7 @@ func newMetrics(reg prometheus.Registerer, pod string) (*metrics, error) {
 		bucketsHeld: held.WithLabelValues(pod),
 		latency:     latency,
 		pending:     pending,
+		shared:      shared.WithLabelValues(string(mode)),
+		foreign:     foreign.WithLabelValues(pod),
 	}, nil
 }

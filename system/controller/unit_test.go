@@ -31,6 +31,7 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		"-lease-duration": func(c *Config) { c.LeaseDuration = time.Millisecond },
 		"-lease-retry":    func(c *Config) { c.LeaseRetry = c.LeaseDuration },
 		"-component":      func(c *Config) { c.Component = "" },
+		"-split-brain":    func(c *Config) { c.SplitBrain = true }, // leader-election mode
 	} {
 		c := good
 		mutate(&c)
@@ -45,6 +46,15 @@ func TestValidateNamesTheFlag(t *testing.T) {
 	c.StatefulSet = testNaming
 	if err := c.Validate(); err != nil {
 		t.Errorf("statefulset mode rejected lease settings: %v", err)
+	}
+	c.SplitBrain = true
+	if err := c.Validate(); err != nil {
+		t.Errorf("split-brain in statefulset mode with 3 replicas: %v", err)
+	}
+	one := c
+	one.Replicas, one.Ordinal = 1, 0
+	if err := one.Validate(); err == nil || !strings.HasPrefix(err.Error(), "-split-brain: needs -replicas of 2") {
+		t.Errorf("split-brain with one replica: %v, want an error naming -split-brain", err)
 	}
 	c.StatefulSet.Service = ""
 	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "-stateful-service-name") {
@@ -74,6 +84,18 @@ func TestBucketNamesByOrdinal(t *testing.T) {
 	}
 	if got := c.OwnBucket(); got != want[1] {
 		t.Errorf("OwnBucket of ordinal 1 = %q, want %q", got, want[1])
+	}
+	if got := c.OwnedBuckets(); !slices.Equal(got, want[1:2]) {
+		t.Errorf("OwnedBuckets of ordinal 1 = %v, want its own only", got)
+	}
+	// Split brain: the next ordinal's bucket too, the last wrapping to 0.
+	c.SplitBrain = true
+	if got := c.OwnedBuckets(); !slices.Equal(got, want[1:3]) {
+		t.Errorf("split-brain OwnedBuckets of ordinal 1 = %v, want %v", got, want[1:3])
+	}
+	c.Ordinal = 2
+	if got := c.OwnedBuckets(); !slices.Equal(got, []string{want[2], want[0]}) {
+		t.Errorf("split-brain OwnedBuckets of ordinal 2 = %v, want %v", got, []string{want[2], want[0]})
 	}
 }
 
@@ -258,11 +280,27 @@ func TestOrdinalElectorOwnsOneBucket(t *testing.T) {
 	r := &recorder{held: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); (&ordinalElector{bucket: "x"}).run(ctx, r.promote, r.demote) }()
+	go func() { defer close(done); (&ordinalElector{buckets: []string{"x"}}).run(ctx, r.promote, r.demote) }()
 	waitFor(t, "the ordinal bucket", func() bool { return r.count() == 1 })
 	cancel()
 	<-done
 	if !slices.Equal(r.log, []string{"+x", "-x"}) {
+		t.Fatalf("log = %v", r.log)
+	}
+}
+
+func TestOrdinalElectorSplitBrainOwnsTwo(t *testing.T) {
+	r := &recorder{held: map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&ordinalElector{buckets: []string{"x", "y"}}).run(ctx, r.promote, r.demote)
+	}()
+	waitFor(t, "both buckets", func() bool { return r.count() == 2 })
+	cancel()
+	<-done
+	if !slices.Equal(r.log, []string{"+x", "+y", "-x", "-y"}) {
 		t.Fatalf("log = %v", r.log)
 	}
 }

@@ -24,6 +24,9 @@ type ItemJSON struct {
 	ReconciledBy string `json:"reconciled_by,omitempty"`
 	Bucket       string `json:"bucket,omitempty"`
 	Reconciles   int64  `json:"reconciles"`
+	// Reconcilers are the distinct pods that reconciled it (one, when its
+	// bucket had one owner).
+	Reconcilers []string `json:"reconcilers,omitempty"`
 }
 
 // JSON renders the item for the internal API (times RFC 3339 with
@@ -35,6 +38,7 @@ func (it Item) JSON() ItemJSON {
 		ReconciledBy: it.ReconciledBy,
 		Bucket:       it.Bucket,
 		Reconciles:   it.Reconciles,
+		Reconcilers:  it.Reconcilers,
 	}
 	if !it.ReconciledAt.IsZero() {
 		j.ReconciledAt = it.ReconciledAt.UTC().Format(time.RFC3339Nano)

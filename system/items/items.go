@@ -6,10 +6,15 @@
 // keys at once also run on a Redis Cluster):
 //
 //	{items}:item:KEY   hash: key, created_at, reconciled_at, reconciled_by, bucket, reconciles
-//	                   (times as Unix nanoseconds)
+//	                   (times as Unix nanoseconds); reconcilers, the number of
+//	                   distinct pods that reconciled it, and one field
+//	                   "by:POD" = 1 for each of them
 //	{items}:all        set of every key (what a full resync lists)
 //	{items}:pending    set of keys never reconciled (what a catch-up lists,
 //	                   and perfrun_controller_items_pending counts)
+//	{items}:shared     set of keys reconciled by more than one pod (what
+//	                   perfrun_controller_items_shared counts: in
+//	                   statefulset mode, each one is a split brain)
 //	{items}:events     stream of "created" events (fields: key, created_at),
 //	                   trimmed to about MaxEvents entries; read with plain
 //	                   XREAD by each replica, never with a consumer group,
@@ -20,7 +25,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -32,6 +39,7 @@ const (
 	prefix     = "{items}:"
 	allKey     = prefix + "all"
 	pendingKey = prefix + "pending"
+	sharedKey  = prefix + "shared"
 	// EventsKey is the stream every replica reads item events from.
 	EventsKey = prefix + "events"
 
@@ -56,6 +64,9 @@ type Item struct {
 	ReconciledBy string    // pod that reconciled it last
 	Bucket       string    // bucket the reconciling pod owned it through
 	Reconciles   int64     // how many times it was reconciled (1 when all is well)
+	// Reconcilers are the distinct pods that reconciled it, sorted: one
+	// when its bucket had one owner all along.
+	Reconcilers []string
 }
 
 // Reconciled reports whether the item was reconciled at least once.
@@ -141,6 +152,12 @@ func (s *Store) Get(ctx context.Context, key string) (Item, error) {
 
 func parseItem(key string, m map[string]string) (Item, error) {
 	it := Item{Key: key, ReconciledBy: m["reconciled_by"], Bucket: m["bucket"]}
+	for f := range m {
+		if pod, ok := strings.CutPrefix(f, reconcilerField); ok {
+			it.Reconcilers = append(it.Reconcilers, pod)
+		}
+	}
+	slices.Sort(it.Reconcilers)
 	var err error
 	if it.CreatedAt, err = parseNanos(m["created_at"]); err != nil {
 		return Item{}, fmt.Errorf("item %q created_at: %w", key, err)
@@ -166,27 +183,104 @@ func parseNanos(s string) (time.Time, error) {
 	return time.Unix(0, n).UTC(), nil
 }
 
+// reconcilerField prefixes the hash field that records one pod among the
+// item's reconcilers.
+const reconcilerField = "by:"
+
+// recordLua adds pod ARGV[3] to the item's reconcilers and, when that makes
+// two, the key to the shared set; it leaves {added (0 or 1), reconcilers}
+// in the locals added and owners. Both scripts below include it.
+const recordLua = `
+local added = redis.call('HSETNX', KEYS[1], 'by:' .. ARGV[3], 1)
+local owners
+if added == 1 then
+  owners = redis.call('HINCRBY', KEYS[1], 'reconcilers', 1)
+  if owners == 2 then redis.call('SADD', KEYS[3], ARGV[1]) end
+else
+  owners = tonumber(redis.call('HGET', KEYS[1], 'reconcilers')) or 1
+end`
+
 // markScript records a reconcile: who, when, through which bucket, one more
-// in the count, and the key leaves the pending set.
+// in the count, the pod among the key's reconcilers, and the key leaves the
+// pending set.
 var markScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('HSET', KEYS[1], 'reconciled_at', ARGV[2], 'reconciled_by', ARGV[3], 'bucket', ARGV[4])
 local n = redis.call('HINCRBY', KEYS[1], 'reconciles', 1)
-redis.call('SREM', KEYS[2], ARGV[1])
-return n`)
+redis.call('SREM', KEYS[2], ARGV[1])` + recordLua + `
+return {n, added, owners}`)
+
+// seenScript records pod among the key's reconcilers without changing its
+// reconcile: the pod reconciled it and found it done.
+var seenScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = tonumber(redis.call('HGET', KEYS[1], 'reconciles')) or 0` + recordLua + `
+return {n, added, owners}`)
+
+// Mark is what recording a reconcile found.
+type Mark struct {
+	// Reconciles is how many times the key has been reconciled in all.
+	Reconciles int64
+	// Reconcilers is how many distinct pods have reconciled it.
+	Reconcilers int64
+	// Foreign is true when this pod was new among the key's reconcilers
+	// and another pod had reconciled it before: the key has more than one
+	// owner. A pod records it once per key.
+	Foreign bool
+}
 
 // MarkReconciled records that pod reconciled key at the given time through
-// bucket, and returns how many times the key has been reconciled in all.
-func (s *Store) MarkReconciled(ctx context.Context, key, pod, bucket string, at time.Time) (int64, error) {
-	n, err := markScript.Run(ctx, s.rdb, []string{itemKey(key), pendingKey},
-		key, at.UnixNano(), pod, bucket).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("marking item %q reconciled: %w", key, err)
+// bucket.
+func (s *Store) MarkReconciled(ctx context.Context, key, pod, bucket string, at time.Time) (Mark, error) {
+	return s.record(ctx, markScript, key, at.UnixNano(), pod, bucket)
+}
+
+// RecordReconciler records that pod reconciled key and found it already
+// reconciled (the desired state held): the pod acted as the key's owner all
+// the same, so it is one of the key's reconcilers. The reconcile's time,
+// pod and bucket stay the last work done.
+func (s *Store) RecordReconciler(ctx context.Context, key, pod string) (Mark, error) {
+	return s.record(ctx, seenScript, key, 0, pod, "")
+}
+
+func (s *Store) record(ctx context.Context, script *redis.Script, key string, at int64, pod, bucket string) (Mark, error) {
+	if pod == "" {
+		return Mark{}, fmt.Errorf("recording a reconcile of item %q: empty pod", key)
 	}
-	if n < 0 {
-		return 0, fmt.Errorf("marking item %q reconciled: %w", key, ErrNotFound)
+	res, err := script.Run(ctx, s.rdb, []string{itemKey(key), pendingKey, sharedKey},
+		key, at, pod, bucket).Result()
+	if err != nil {
+		return Mark{}, fmt.Errorf("recording a reconcile of item %q: %w", key, err)
+	}
+	if n, ok := res.(int64); ok && n < 0 {
+		return Mark{}, fmt.Errorf("recording a reconcile of item %q: %w", key, ErrNotFound)
+	}
+	vals, ok := res.([]any)
+	if !ok || len(vals) != 3 {
+		return Mark{}, fmt.Errorf("recording a reconcile of item %q: unexpected answer %v", key, res)
+	}
+	var nums [3]int64
+	for i, v := range vals {
+		if nums[i], ok = v.(int64); !ok {
+			return Mark{}, fmt.Errorf("recording a reconcile of item %q: unexpected answer %v", key, res)
+		}
+	}
+	return Mark{Reconciles: nums[0], Reconcilers: nums[2], Foreign: nums[1] == 1 && nums[2] > 1}, nil
+}
+
+// SharedCount is the number of items reconciled by more than one pod.
+func (s *Store) SharedCount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.SCard(ctx, sharedKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("counting shared items: %w", err)
 	}
 	return n, nil
+}
+
+// ListShared calls fn with every key reconciled by more than one pod, as
+// List does.
+func (s *Store) ListShared(ctx context.Context, fn func(key string) error) error {
+	return s.scan(ctx, sharedKey, fn)
 }
 
 // PendingCount is the number of items never reconciled.

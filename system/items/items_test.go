@@ -40,21 +40,21 @@ func TestCreateGetMark(t *testing.T) {
 	}
 
 	at := time.Now()
-	if n, err := s.MarkReconciled(ctx, "ns/a", "controller-1", "b.01-of-03", at); err != nil || n != 1 {
-		t.Fatalf("MarkReconciled = %d, %v; want 1", n, err)
+	if m, err := s.MarkReconciled(ctx, "ns/a", "controller-1", "b.01-of-03", at); err != nil || m != (items.Mark{Reconciles: 1, Reconcilers: 1}) {
+		t.Fatalf("MarkReconciled = %+v, %v; want 1 reconcile by 1 pod", m, err)
 	}
 	got, err := s.Get(ctx, "ns/a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ReconciledBy != "controller-1" || got.Bucket != "b.01-of-03" || got.Reconciles != 1 || !got.ReconciledAt.Equal(time.Unix(0, at.UnixNano()).UTC()) {
+	if got.ReconciledBy != "controller-1" || got.Bucket != "b.01-of-03" || got.Reconciles != 1 || !slices.Equal(got.Reconcilers, []string{"controller-1"}) || !got.ReconciledAt.Equal(time.Unix(0, at.UnixNano()).UTC()) {
 		t.Fatalf("reconciled item = %+v", got)
 	}
 	if n, _ := s.PendingCount(ctx); n != 0 {
 		t.Fatalf("pending after reconcile = %d, want 0", n)
 	}
-	if n, _ := s.MarkReconciled(ctx, "ns/a", "controller-2", "b.02-of-03", at); n != 2 {
-		t.Fatalf("second reconcile count = %d, want 2", n)
+	if m, _ := s.MarkReconciled(ctx, "ns/a", "controller-2", "b.02-of-03", at); m != (items.Mark{Reconciles: 2, Reconcilers: 2, Foreign: true}) {
+		t.Fatalf("second reconcile by another pod = %+v, want 2 reconciles by 2 pods, foreign", m)
 	}
 	if _, err := s.MarkReconciled(ctx, "missing", "p", "b", at); !errors.Is(err, items.ErrNotFound) {
 		t.Fatalf("MarkReconciled(missing) err = %v, want ErrNotFound", err)
@@ -66,6 +66,65 @@ func TestCreateGetMark(t *testing.T) {
 		if _, _, err := s.Create(ctx, bad); err == nil {
 			t.Errorf("Create(%q) accepted", bad)
 		}
+	}
+}
+
+// Who reconciled a key is kept per key: the same pod again (a duplicate,
+// or the same StatefulSet pod after its restart) is still one reconciler;
+// a second pod makes the key shared, once, whether it did the work or
+// found it done.
+func TestReconcilers(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	s := items.NewStore(srv.Client(t))
+	for _, k := range []string{"a", "b", "c"} {
+		if _, _, err := s.Create(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Now()
+	steps := []struct {
+		key, pod string
+		seen     bool // RecordReconciler, not MarkReconciled
+		want     items.Mark
+	}{
+		{"a", "controller-0", false, items.Mark{Reconciles: 1, Reconcilers: 1}},
+		{"a", "controller-0", false, items.Mark{Reconciles: 2, Reconcilers: 1}}, // restarted under its name
+		{"a", "controller-0", true, items.Mark{Reconciles: 2, Reconcilers: 1}},  // event and resync
+		{"b", "controller-1", false, items.Mark{Reconciles: 1, Reconcilers: 1}},
+		{"b", "controller-0", true, items.Mark{Reconciles: 1, Reconcilers: 2, Foreign: true}}, // found done by a second owner
+		{"b", "controller-0", true, items.Mark{Reconciles: 1, Reconcilers: 2}},                // counted once per pod
+		{"b", "controller-2", false, items.Mark{Reconciles: 2, Reconcilers: 3, Foreign: true}},
+		{"c", "controller-2", true, items.Mark{Reconciles: 0, Reconcilers: 1}},
+	}
+	for i, st := range steps {
+		var m items.Mark
+		var err error
+		if st.seen {
+			m, err = s.RecordReconciler(ctx, st.key, st.pod)
+		} else {
+			m, err = s.MarkReconciled(ctx, st.key, st.pod, "bucket", at)
+		}
+		if err != nil || m != st.want {
+			t.Fatalf("step %d (%s by %s): %+v, %v; want %+v", i, st.key, st.pod, m, err, st.want)
+		}
+	}
+	if n, err := s.SharedCount(ctx); err != nil || n != 1 {
+		t.Fatalf("SharedCount = %d, %v; want 1 (b)", n, err)
+	}
+	var shared []string
+	if err := s.ListShared(ctx, func(k string) error { shared = append(shared, k); return nil }); err != nil || !slices.Equal(shared, []string{"b"}) {
+		t.Fatalf("ListShared = %v, %v; want [b]", shared, err)
+	}
+	b, err := s.Get(ctx, "b")
+	if err != nil || !slices.Equal(b.Reconcilers, []string{"controller-0", "controller-1", "controller-2"}) || b.ReconciledBy != "controller-2" {
+		t.Fatalf("b = %+v, %v", b, err)
+	}
+	if _, err := s.RecordReconciler(ctx, "missing", "p"); !errors.Is(err, items.ErrNotFound) {
+		t.Fatalf("RecordReconciler(missing) err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.MarkReconciled(ctx, "a", "", "bucket", at); err == nil {
+		t.Fatal("MarkReconciled with no pod accepted")
 	}
 }
 
@@ -204,7 +263,7 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("create: %d %v", code, m)
 	}
 	item := m["item"].(map[string]any)
-	if item["key"] != "ns/x" || item["reconciles"] != 0.0 || item["reconciled_by"] != nil || item["reconciled_at"] != nil {
+	if item["key"] != "ns/x" || item["reconciles"] != 0.0 || item["reconciled_by"] != nil || item["reconciled_at"] != nil || item["reconcilers"] != nil {
 		t.Fatalf("created item JSON = %v", item)
 	}
 	if _, err := time.Parse(time.RFC3339Nano, item["created_at"].(string)); err != nil {
@@ -222,7 +281,7 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("get: %d %v", code, m)
 	}
 	item = m["item"].(map[string]any)
-	if item["reconciled_by"] != "controller-0" || item["bucket"] != "c.q.00-of-03" || item["reconciles"] != 1.0 {
+	if item["reconciled_by"] != "controller-0" || item["bucket"] != "c.q.00-of-03" || item["reconciles"] != 1.0 || fmt.Sprint(item["reconcilers"]) != "[controller-0]" {
 		t.Fatalf("reconciled item JSON = %v", item)
 	}
 	if _, err := time.Parse(time.RFC3339Nano, item["reconciled_at"].(string)); err != nil {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +56,7 @@ func run(args []string) error {
 	ssPort := fs.String("stateful-service-port", "", "statefulset mode: port in bucket names (default $STATEFUL_SERVICE_PORT, else 80)")
 	namespace := fs.String("namespace", "", "statefulset mode: namespace in bucket names (default $SYSTEM_NAMESPACE)")
 	clusterDomain := fs.String("cluster-domain", "", "statefulset mode: cluster domain in bucket names (default as knative finds it: $CLUSTER_DOMAIN or /etc/resolv.conf's svc.DOMAIN search, else cluster.local)")
+	splitBrain := fs.Bool("split-brain", false, "known-bad mode (statefulset mode): also own the next ordinal's bucket while its pod owns it too, so that keys have two owners")
 	work := fs.Duration("work", def.Work, "work per reconcile")
 	workKind := fs.String("work-kind", string(def.WorkKind), "what the work is: cpu (spin) or sleep")
 	threads := fs.Int("threads", def.Threads, "reconciles at once")
@@ -110,6 +112,7 @@ func run(args []string) error {
 		}
 	}
 	cfg.Replicas, cfg.Component, cfg.Queue = *replicas, *component, *queue
+	cfg.SplitBrain = *splitBrain
 	cfg.Work, cfg.Threads, cfg.Resync = *work, *threads, *resync
 	cfg.LeaseDuration, cfg.LeaseRetry = *leaseDuration, *leaseRetry
 	if err := cfg.Validate(); err != nil {
@@ -185,10 +188,11 @@ func firstSet(vals ...string) string {
 	return ""
 }
 
-// ownBucket is the statefulset-mode replica's bucket, "" in the other mode.
+// ownBucket is the statefulset-mode replica's bucket (both, comma
+// separated, with -split-brain), "" in the other mode.
 func ownBucket(cfg controller.Config) string {
 	if cfg.Mode != controller.StatefulSet {
 		return ""
 	}
-	return cfg.OwnBucket()
+	return strings.Join(cfg.OwnedBuckets(), ",")
 }
