@@ -266,3 +266,22 @@ func Scrapes(ctx context.Context, q Querier, ns string, lookback time.Duration, 
 	}
 	return out, nil
 }
+
+// LastScrapes is when Prometheus last scraped each pod of ns and kept
+// samples from it (see Scrapes), keyed by the pod label.
+func LastScrapes(ctx context.Context, q Querier, ns string, at time.Time) (map[string]time.Time, error) {
+	query := fmt.Sprintf(`max by (pod) (timestamp(scrape_samples_post_metric_relabeling{namespace=%q} > 0))`, ns)
+	val, _, _, err := q.Query(ctx, query, at)
+	if err != nil {
+		return nil, err
+	}
+	vec, ok := val.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("query %q: unexpected result type %s", query, val.Type())
+	}
+	out := make(map[string]time.Time, len(vec))
+	for _, s := range vec {
+		out[string(s.Metric["pod"])] = time.UnixMilli(int64(float64(s.Value) * 1000))
+	}
+	return out, nil
+}

@@ -55,4 +55,24 @@ func TestScrapes(t *testing.T) {
 	if _, found := n["else-0"]; found {
 		t.Errorf("another namespace's pod counted: %v", n)
 	}
+
+	// The last scrape of up-0 is within the last scrape interval (1 s)
+	// and moves on; down-0 has none that kept samples.
+	since := time.Now()
+	for {
+		last, err := LastScrapes(ctx, q, "run", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, found := last["down-0"]; found {
+			t.Errorf("a pod whose scrapes fail has a last scrape: %v", last)
+		}
+		if last["up-0"].After(since) {
+			break
+		}
+		if time.Since(since) > 5*time.Second {
+			t.Fatalf("up-0's last scrape still %v, 5 s after %v", last["up-0"], since)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

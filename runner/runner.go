@@ -396,15 +396,19 @@ func (r *runState) drain(ctx context.Context, d scenario.Drain) error {
 			r.p.Linef("drain: %s did not reach 0 within %s (last %g); evaluating anyway", q, d.Timeout, w.Last)
 		}
 	}
-	// Let the last scrape see the final counters.
+	if d.Query != "" {
+		// The queue is empty: what is left is for Prometheus to scrape
+		// every pod once more, so that the final counters are in.
+		return r.waitLastScrape(ctx, r.res.Drained, d.Settle.Duration)
+	}
+	// Without a query nothing says the system is done (a controller still
+	// finishing the objects the load made): the whole settle is its time.
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(d.Settle.Duration):
 	}
-	if d.Query == "" {
-		r.res.Drained = time.Now()
-	}
+	r.res.Drained = time.Now()
 	return nil
 }
 

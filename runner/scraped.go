@@ -78,3 +78,51 @@ func scrapedPods(ctx context.Context, kube kubernetes.Interface, ns string) ([]s
 	slices.Sort(out)
 	return out, nil
 }
+
+// waitLastScrape waits, at most settle, until Prometheus has scraped every
+// running pod that asks to be scraped after since (and a second more, for
+// work that was in flight when the drain query read 0): the drain ends
+// (Drained, the `@ {{.drained}}` of every assertion) when the final
+// counters are in, not at a fixed pause after the queue read empty. A run
+// with no such pods waits the whole settle, as before.
+func (r *runState) waitLastScrape(ctx context.Context, since time.Time, settle time.Duration) error {
+	pods, err := scrapedPods(ctx, r.kube, r.ns)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(settle)
+	after := since.Add(time.Second)
+	for len(pods) > 0 {
+		last, err := collectors.LastScrapes(ctx, r.prom, r.ns, time.Now())
+		if err != nil {
+			return fmt.Errorf("reading the pods' last scrapes from prometheus: %w", err)
+		}
+		pending := 0
+		for _, p := range pods {
+			if !last[p].After(after) {
+				pending++
+			}
+		}
+		if pending == 0 {
+			r.res.Drained = time.Now()
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			r.p.Linef("drain: %d of %d pods not scraped again within the settle (%s); evaluating anyway", pending, len(pods), settle)
+			r.res.Drained = time.Now()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(deadline)):
+	}
+	r.res.Drained = time.Now()
+	return nil
+}

@@ -169,8 +169,10 @@ type Drain struct {
 	// worker reads), and waiting out the timeout would only cost time. 0
 	// waits the whole timeout.
 	Stall Duration `yaml:"stall,omitempty" json:"stall,omitempty"`
-	// Settle is a pause after the query reads 0 (or when there is no query),
-	// so that the last scrape sees the final counters.
+	// Settle, with a query, is the longest the drain waits after it reads 0
+	// for Prometheus to scrape every pod once more (the final counters); the
+	// drain ends at that scrape. Without a query it is a pause after the
+	// load: the system's time to finish, since nothing says it is done.
 	Settle Duration `yaml:"settle,omitempty" json:"settle,omitempty"`
 }
 
