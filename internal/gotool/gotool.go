@@ -53,7 +53,6 @@ type Tool struct {
 // stampFile records the Stamp a cached build was made with.
 const stampFile = ".stamp"
 
-
 // Dir is where t's binaries are cached: keyed by name and version so that a
 // version bump builds anew and never mixes with the old binaries.
 func (t Tool) Dir(cacheDir string) string {
