@@ -270,7 +270,11 @@ func Scrapes(ctx context.Context, q Querier, ns string, lookback time.Duration, 
 // LastScrapes is when Prometheus last scraped each pod of ns and kept
 // samples from it (see Scrapes), keyed by the pod label.
 func LastScrapes(ctx context.Context, q Querier, ns string, at time.Time) (map[string]time.Time, error) {
-	query := fmt.Sprintf(`max by (pod) (timestamp(scrape_samples_post_metric_relabeling{namespace=%q} > 0))`, ns)
+	// timestamp() of the selector itself: of an operator's result (`sel >
+	// 0`) it is the evaluation time, which would read every pod as just
+	// scraped.
+	sel := fmt.Sprintf(`scrape_samples_post_metric_relabeling{namespace=%q}`, ns)
+	query := fmt.Sprintf(`max by (pod) (timestamp(%s) and on (pod, instance) (%s > 0))`, sel, sel)
 	val, _, _, err := q.Query(ctx, query, at)
 	if err != nil {
 		return nil, err

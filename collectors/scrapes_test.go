@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 
 	"github.com/perfrun/perfrun/internal/promtest"
 )
@@ -56,8 +57,26 @@ func TestScrapes(t *testing.T) {
 		t.Errorf("another namespace's pod counted: %v", n)
 	}
 
-	// The last scrape of up-0 is within the last scrape interval (1 s)
-	// and moves on; down-0 has none that kept samples.
+	// The last scrape is the newest raw sample's time, not the query's:
+	// evaluated a moment ago, it is what a range selector holds last.
+	at := time.Now().Add(-300 * time.Millisecond)
+	last, err := LastScrapes(ctx, q, "run", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, _, err := q.Query(ctx, `scrape_samples_post_metric_relabeling{namespace="run",pod="up-0"}[10s]`, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, isMatrix := raw.(model.Matrix)
+	if !isMatrix || len(m) != 1 || len(m[0].Values) == 0 {
+		t.Fatalf("raw samples of up-0: %v", raw)
+	}
+	if want := m[0].Values[len(m[0].Values)-1].Timestamp.Time(); !last["up-0"].Equal(want) {
+		t.Errorf("last scrape of up-0 at %v = %v, want its newest sample's time %v", at, last["up-0"], want)
+	}
+
+	// It moves on with the scrapes; down-0 has none that kept samples.
 	since := time.Now()
 	for {
 		last, err := LastScrapes(ctx, q, "run", time.Now())
