@@ -247,34 +247,30 @@ func WaitZero(ctx context.Context, q Querier, query string, timeout, stall, poll
 // the local cluster's service-endpoints job, does not count), and whether
 // its last scrape kept any. Keyed by the pod label.
 func Scrapes(ctx context.Context, q Querier, ns string, lookback time.Duration, at time.Time) (map[string]int, error) {
-	sel := fmt.Sprintf(`scrape_samples_post_metric_relabeling{namespace=%q}`, ns)
+	sel := scrapeSamples(ns)
 	// A pod whose last scrape kept nothing is left out: its counters are
 	// not there yet.
-	query := fmt.Sprintf(`max by (pod) (count_over_time(%s[%s])) and on (pod) max by (pod) (%s) > 0`,
-		sel, model.Duration(lookback), sel)
-	val, _, _, err := q.Query(ctx, query, at)
-	if err != nil {
-		return nil, err
-	}
-	vec, ok := val.(model.Vector)
-	if !ok {
-		return nil, fmt.Errorf("query %q: unexpected result type %s", query, val.Type())
-	}
-	out := make(map[string]int, len(vec))
-	for _, s := range vec {
-		out[string(s.Metric["pod"])] = int(s.Value)
-	}
-	return out, nil
+	return perPod(ctx, q, fmt.Sprintf(`max by (pod) (count_over_time(%s[%s])) and on (pod) max by (pod) (%s) > 0`,
+		sel, model.Duration(lookback), sel), at, func(v model.SampleValue) int { return int(v) })
 }
 
 // LastScrapes is when Prometheus last scraped each pod of ns and kept
 // samples from it (see Scrapes), keyed by the pod label.
 func LastScrapes(ctx context.Context, q Querier, ns string, at time.Time) (map[string]time.Time, error) {
+	sel := scrapeSamples(ns)
 	// timestamp() of the selector itself: of an operator's result (`sel >
 	// 0`) it is the evaluation time, which would read every pod as just
 	// scraped.
-	sel := fmt.Sprintf(`scrape_samples_post_metric_relabeling{namespace=%q}`, ns)
-	query := fmt.Sprintf(`max by (pod) (timestamp(%s) and on (pod, instance) (%s > 0))`, sel, sel)
+	return perPod(ctx, q, fmt.Sprintf(`max by (pod) (timestamp(%s) and on (pod, instance) (%s > 0))`, sel, sel), at,
+		func(v model.SampleValue) time.Time { return time.UnixMilli(int64(float64(v) * 1000)) })
+}
+
+func scrapeSamples(ns string) string {
+	return fmt.Sprintf(`scrape_samples_post_metric_relabeling{namespace=%q}`, ns)
+}
+
+// perPod evaluates a query aggregated by pod into a map by pod label.
+func perPod[T any](ctx context.Context, q Querier, query string, at time.Time, conv func(model.SampleValue) T) (map[string]T, error) {
 	val, _, _, err := q.Query(ctx, query, at)
 	if err != nil {
 		return nil, err
@@ -283,9 +279,9 @@ func LastScrapes(ctx context.Context, q Querier, ns string, at time.Time) (map[s
 	if !ok {
 		return nil, fmt.Errorf("query %q: unexpected result type %s", query, val.Type())
 	}
-	out := make(map[string]time.Time, len(vec))
+	out := make(map[string]T, len(vec))
 	for _, s := range vec {
-		out[string(s.Metric["pod"])] = time.UnixMilli(int64(float64(s.Value) * 1000))
+		out[string(s.Metric["pod"])] = conv(s.Value)
 	}
 	return out, nil
 }
