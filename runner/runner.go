@@ -159,6 +159,8 @@ type runState struct {
 	objw *objectWatch
 	// src is what a third-party system put outside the namespace (source.go).
 	src sourceState
+	// pollScrapes is how often the scrape waits poll (scraped.go; 0: 500ms).
+	pollScrapes time.Duration
 }
 
 // enter records that the run is in phase and rewrites result.json (no

@@ -28,19 +28,24 @@ const scrapeWait = 30 * time.Second
 // so the throughput plot and the first window of every rate began 7–15 s
 // into the load.
 func (r *runState) waitScraped(ctx context.Context) error {
-	pods, err := scrapedPods(ctx, r.kube, r.ns)
-	if err != nil || len(pods) == 0 {
-		return err
-	}
 	start := time.Now()
-	r.p.Linef("waiting for Prometheus to scrape %d pods twice", len(pods))
-	var missing []string
+	announced := false
 	for {
+		// Listed at every poll: a pod replaced meanwhile (a Deployment's
+		// new name) is waited for, the one it replaced is not.
+		pods, err := scrapedPods(ctx, r.kube, r.ns)
+		if err != nil || len(pods) == 0 {
+			return err
+		}
+		if !announced {
+			r.p.Linef("waiting for Prometheus to scrape %d pods twice", len(pods))
+			announced = true
+		}
 		n, err := collectors.Scrapes(ctx, r.prom, r.ns, 2*time.Minute, time.Now())
 		if err != nil {
 			return fmt.Errorf("reading the pods' scrapes from prometheus: %w", err)
 		}
-		missing = missing[:0]
+		var missing []string
 		for _, p := range pods {
 			if n[p] < 2 {
 				missing = append(missing, p)
@@ -58,9 +63,17 @@ func (r *runState) waitScraped(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(r.scrapePoll()):
 		}
 	}
+}
+
+// scrapePoll is how often the scrape waits ask Prometheus.
+func (r *runState) scrapePoll() time.Duration {
+	if r.pollScrapes > 0 {
+		return r.pollScrapes
+	}
+	return 500 * time.Millisecond
 }
 
 // scrapedPods names the running pods of ns that ask to be scraped.
@@ -86,13 +99,16 @@ func scrapedPods(ctx context.Context, kube kubernetes.Interface, ns string) ([]s
 // counters are in, not at a fixed pause after the queue read empty. A run
 // with no such pods waits the whole settle, as before.
 func (r *runState) waitLastScrape(ctx context.Context, since time.Time, settle time.Duration) error {
-	pods, err := scrapedPods(ctx, r.kube, r.ns)
-	if err != nil {
-		return err
-	}
 	deadline := time.Now().Add(settle)
 	after := since.Add(time.Second)
-	for len(pods) > 0 {
+	for {
+		pods, err := scrapedPods(ctx, r.kube, r.ns)
+		if err != nil {
+			return err
+		}
+		if len(pods) == 0 {
+			break
+		}
 		last, err := collectors.LastScrapes(ctx, r.prom, r.ns, time.Now())
 		if err != nil {
 			return fmt.Errorf("reading the pods' last scrapes from prometheus: %w", err)
@@ -115,7 +131,7 @@ func (r *runState) waitLastScrape(ctx context.Context, since time.Time, settle t
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(r.scrapePoll()):
 		}
 	}
 	select {
