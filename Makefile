@@ -74,6 +74,7 @@ k6:
 	cd xk6-backend && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/k6 ./cmd/k6
 
 test-k6: cluster-tools
+	cd xk6-backend && $(GO) vet -tags benchobjects .
 	cd xk6-backend && PERFRUN_CACHE=$(CLUSTER_CACHE) PERFRUN_REQUIRE_KUBE=1 $(GO) test -count=1 -timeout 20m ./...
 
 bench-k6: build k6
