@@ -98,14 +98,21 @@ func defTarget(t *Target) {
 // chaos acts on, when the scenario sets them; 0 otherwise (preflight
 // takes them from the rendered overlay).
 func (s *Scenario) killedReplicas(chaos string) int32 {
-	for _, a := range s.Spec.Chaos {
-		if pa, ok := a.Spec().(PodAction); ok && a.Name == chaos {
-			if c, ok := s.Spec.System.Components[pa.Pods().Component]; ok && c.Replicas != nil {
-				return *c.Replicas
-			}
-		}
+	if c, ok := s.Spec.System.Components[s.podComponent(chaos)]; ok && c.Replicas != nil {
+		return *c.Replicas
 	}
 	return 0
+}
+
+// podComponent is the component the pod action named chaos acts on ("" if
+// there is no such pod action).
+func (s *Scenario) podComponent(chaos string) string {
+	for _, a := range s.Spec.Chaos {
+		if pa, ok := a.Spec().(PodAction); ok && a.Name == chaos {
+			return pa.Pods().Component
+		}
+	}
+	return ""
 }
 
 var (
@@ -544,12 +551,7 @@ func (s *Scenario) FillReplicas(replicas func(component string) (int32, bool)) e
 		if *r != 0 {
 			return
 		}
-		comp := ""
-		for _, a := range s.Spec.Chaos {
-			if pa, ok := a.Spec().(PodAction); ok && a.Name == chaos {
-				comp = pa.Pods().Component
-			}
-		}
+		comp := s.podComponent(chaos)
 		if comp == "" {
 			return // validation named the action
 		}
