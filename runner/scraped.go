@@ -30,20 +30,14 @@ const scrapeWait = 30 * time.Second
 func (r *runState) waitScraped(ctx context.Context) error {
 	start := time.Now()
 	announced := false
-	for {
-		// Listed at every poll: a pod replaced meanwhile (a Deployment's
-		// new name) is waited for, the one it replaced is not.
-		pods, err := scrapedPods(ctx, r.kube, r.ns)
-		if err != nil || len(pods) == 0 {
-			return err
-		}
+	pods, missing, err := r.untilScraped(ctx, start.Add(scrapeWait), func(ctx context.Context, pods []string) ([]string, error) {
 		if !announced {
 			r.p.Linef("waiting for Prometheus to scrape %d pods twice", len(pods))
 			announced = true
 		}
 		n, err := collectors.Scrapes(ctx, r.prom, r.ns, 2*time.Minute, time.Now())
 		if err != nil {
-			return fmt.Errorf("reading the pods' scrapes from prometheus: %w", err)
+			return nil, fmt.Errorf("reading the pods' scrapes from prometheus: %w", err)
 		}
 		var missing []string
 		for _, p := range pods {
@@ -51,18 +45,36 @@ func (r *runState) waitScraped(ctx context.Context) error {
 				missing = append(missing, p)
 			}
 		}
-		if len(missing) == 0 {
-			r.p.Linef("prometheus has scraped every pod twice (%s)", time.Since(start).Round(100*time.Millisecond))
-			return nil
+		return missing, nil
+	})
+	switch {
+	case err != nil || len(pods) == 0:
+		return err
+	case len(missing) == 0:
+		r.p.Linef("prometheus has scraped every pod twice (%s)", time.Since(start).Round(100*time.Millisecond))
+	default:
+		r.p.Linef("prometheus has not scraped %s twice within %s (does it scrape pods by their prometheus.io annotations?): the first seconds of their series will be missing",
+			strings.Join(missing, ", "), scrapeWait)
+	}
+	return nil
+}
+
+// untilScraped polls the run's pods that ask to be scraped, listed at every
+// poll (a pod replaced meanwhile, a Deployment's new name, is waited for,
+// the one it replaced is not), until pending names none of them or the
+// deadline passes; it returns the pods and what was still pending. No such
+// pods ends it at once.
+func (r *runState) untilScraped(ctx context.Context, deadline time.Time, pending func(context.Context, []string) ([]string, error)) (pods, left []string, err error) {
+	for {
+		if pods, err = scrapedPods(ctx, r.kube, r.ns); err != nil || len(pods) == 0 {
+			return pods, nil, err
 		}
-		if time.Since(start) >= scrapeWait {
-			r.p.Linef("prometheus has not scraped %s twice within %s (does it scrape pods by their prometheus.io annotations?): the first seconds of their series will be missing",
-				strings.Join(missing, ", "), scrapeWait)
-			return nil
+		if left, err = pending(ctx, pods); err != nil || len(left) == 0 || !time.Now().Before(deadline) {
+			return pods, left, err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return pods, left, ctx.Err()
 		case <-time.After(r.scrapePoll()):
 		}
 	}
@@ -101,43 +113,31 @@ func scrapedPods(ctx context.Context, kube kubernetes.Interface, ns string) ([]s
 func (r *runState) waitLastScrape(ctx context.Context, since time.Time, settle time.Duration) error {
 	deadline := time.Now().Add(settle)
 	after := since.Add(time.Second)
-	for {
-		pods, err := scrapedPods(ctx, r.kube, r.ns)
-		if err != nil {
-			return err
-		}
-		if len(pods) == 0 {
-			break
-		}
+	pods, left, err := r.untilScraped(ctx, deadline, func(ctx context.Context, pods []string) ([]string, error) {
 		last, err := collectors.LastScrapes(ctx, r.prom, r.ns, time.Now())
 		if err != nil {
-			return fmt.Errorf("reading the pods' last scrapes from prometheus: %w", err)
+			return nil, fmt.Errorf("reading the pods' last scrapes from prometheus: %w", err)
 		}
-		pending := 0
+		var left []string
 		for _, p := range pods {
 			if !last[p].After(after) {
-				pending++
+				left = append(left, p)
 			}
 		}
-		if pending == 0 {
-			r.res.Drained = time.Now()
-			return nil
-		}
-		if !time.Now().Before(deadline) {
-			r.p.Linef("drain: %d of %d pods not scraped again within the settle (%s); evaluating anyway", pending, len(pods), settle)
-			r.res.Drained = time.Now()
-			return nil
-		}
+		return left, nil
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pods) == 0:
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(r.scrapePoll()):
+		case <-time.After(time.Until(deadline)):
 		}
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Until(deadline)):
+	case len(left) > 0:
+		r.p.Linef("drain: %d of %d pods not scraped again within the settle (%s); evaluating anyway", len(left), len(pods), settle)
 	}
 	r.res.Drained = time.Now()
 	return nil
