@@ -176,19 +176,24 @@ const (
 	queue     = "items"
 )
 
-func TestStatefulSetOwnersReconcileAndNoFailover(t *testing.T) {
-	f := newFixture(t)
-	const replicas = 3
-	// knative's StatefulSet bucket names (the cluster domain from the flag:
-	// the test machine's resolv.conf names none).
+// statefulSetBuckets is the set of knative's StatefulSet bucket names for
+// replicas controller pods (the cluster domain from the flag: the test
+// machine's resolv.conf names none), and each name's ordinal.
+func statefulSetBuckets(replicas int) (*sharding.BucketSet, map[string]int) {
 	naming := sharding.StatefulSetNaming{SetName: "controller", Service: "controller", Protocol: "http", Port: "80",
 		Namespace: "perfrun-test", ClusterDomain: "cluster.local"}
 	names, _ := naming.Buckets(0, replicas)
-	bs := sharding.NewBucketSet(names)
 	ordinalOf := map[string]int{}
 	for i, n := range names {
 		ordinalOf[n] = i // fewer than 11 replicas: sorted order is ordinal order
 	}
+	return sharding.NewBucketSet(names), ordinalOf
+}
+
+func TestStatefulSetOwnersReconcileAndNoFailover(t *testing.T) {
+	f := newFixture(t)
+	const replicas = 3
+	bs, ordinalOf := statefulSetBuckets(replicas)
 	owner := func(key string) int { return ordinalOf[bs.Owner(key)] }
 
 	args := []string{"-redis", f.srv.URL(), "-mode", "statefulset", "-replicas", "3",
@@ -323,14 +328,7 @@ func TestStatefulSetOwnersReconcileAndNoFailover(t *testing.T) {
 func TestSplitBrainKeysHaveTwoReconcilers(t *testing.T) {
 	f := newFixture(t)
 	const replicas = 3
-	naming := sharding.StatefulSetNaming{SetName: "controller", Service: "controller", Protocol: "http", Port: "80",
-		Namespace: "perfrun-test", ClusterDomain: "cluster.local"}
-	names, _ := naming.Buckets(0, replicas)
-	bs := sharding.NewBucketSet(names)
-	ordinalOf := map[string]int{}
-	for i, n := range names {
-		ordinalOf[n] = i
-	}
+	bs, ordinalOf := statefulSetBuckets(replicas)
 	args := []string{"-redis", f.srv.URL(), "-mode", "statefulset", "-replicas", "3", "-split-brain",
 		"-work", "2ms", "-work-kind", "cpu", "-resync", "300ms", "-cluster-domain", "cluster.local",
 		"-stateful-service-name", "controller", "-namespace", "perfrun-test"}
