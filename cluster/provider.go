@@ -70,3 +70,11 @@ type Existing interface {
 type ImageLister interface {
 	Images(ctx context.Context) ([]string, error)
 }
+
+// MetricsAPI is a Provider that can add the resource metrics API
+// (metrics.k8s.io, what HorizontalPodAutoscalers read) to its running
+// cluster when a run's system needs it, so that a cluster serves it only
+// for the systems that have an HPA.
+type MetricsAPI interface {
+	EnsureMetricsServer(ctx context.Context, log io.Writer) error
+}

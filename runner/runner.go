@@ -283,6 +283,9 @@ func (r *runState) deploy(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := r.ensureMetricsAPI(ctx, objs); err != nil {
+		return err
+	}
 	for k, v := range deploy.Images(objs) {
 		r.res.Versions[k] = v
 	}

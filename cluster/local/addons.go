@@ -9,26 +9,41 @@ import (
 	"time"
 )
 
-// addons are applied on every up (server-side apply: idempotent).
+// addons are applied on every up (server-side apply: idempotent); the
+// ones in addons/metrics-server only when the cluster runs metrics-server.
 //
-//go:embed addons/*.yaml
+//go:embed addons/*.yaml addons/metrics-server/*.yaml
 var addons embed.FS
 
 func (c *Cluster) applyAddons(ctx context.Context, log io.Writer) error {
-	ents, err := addons.ReadDir("addons")
-	if err != nil {
-		return err
+	dirs, names := []string{"addons"}, "CoreDNS, Prometheus RBAC"
+	if c.metricsServer {
+		dirs, names = append(dirs, "addons/metrics-server"), names+", metrics-server"
 	}
+	fmt.Fprintln(log, "applying addons: "+names)
+	return c.apply(ctx, dirs...)
+}
+
+// apply applies every manifest in the embedded folders dirs.
+func (c *Cluster) apply(ctx context.Context, dirs ...string) error {
 	var all bytes.Buffer
-	for _, e := range ents {
-		b, err := addons.ReadFile("addons/" + e.Name())
+	for _, dir := range dirs {
+		ents, err := addons.ReadDir(dir)
 		if err != nil {
 			return err
 		}
-		all.WriteString("---\n")
-		all.Write(b)
+		for _, e := range ents {
+			if e.IsDir() {
+				continue
+			}
+			b, err := addons.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				return err
+			}
+			all.WriteString("---\n")
+			all.Write(b)
+		}
 	}
-	fmt.Fprintln(log, "applying addons: CoreDNS, metrics-server, Prometheus RBAC")
 	// The default ServiceAccount and kube-root-ca.crt appear a moment after
 	// the namespace; retry briefly rather than race them.
 	deadline := time.Now().Add(30 * time.Second)

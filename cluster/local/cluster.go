@@ -41,6 +41,11 @@ type Options struct {
 	// CacheDir holds the built binaries, keyed by version. Default
 	// $PERFRUN_CACHE or $HOME/.cache/perfrun.
 	CacheDir string
+	// MetricsServer has up build and run metrics-server (the resource
+	// metrics API HorizontalPodAutoscalers read). Without it up leaves
+	// metrics-server out, and a run whose system has an HPA adds it
+	// (EnsureMetricsServer); one already running is kept either way.
+	MetricsServer bool
 }
 
 // Cluster is the local cluster on this machine.
@@ -48,6 +53,8 @@ type Cluster struct {
 	srcDir, stateDir, runDir, cacheDir string
 
 	mu sync.Mutex
+	// metricsServer says up builds, imports and applies metrics-server.
+	metricsServer bool
 	// started says Ensure brought the cluster up (Teardown stops it then).
 	started bool
 }
@@ -58,11 +65,12 @@ var (
 	_ cluster.Provider    = (*Cluster)(nil)
 	_ cluster.Teardowner  = (*Cluster)(nil)
 	_ cluster.LogExporter = (*Cluster)(nil)
+	_ cluster.MetricsAPI  = (*Cluster)(nil)
 )
 
 // New returns the local cluster with opts' folders.
 func New(opts Options) *Cluster {
-	c := &Cluster{srcDir: opts.SourceDir, stateDir: opts.StateDir, runDir: opts.RunDir, cacheDir: opts.CacheDir}
+	c := &Cluster{srcDir: opts.SourceDir, stateDir: opts.StateDir, runDir: opts.RunDir, cacheDir: opts.CacheDir, metricsServer: opts.MetricsServer}
 	if c.srcDir == "" {
 		c.srcDir, _ = os.Getwd()
 	}
@@ -309,7 +317,7 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 		return err
 	}
 	begin := time.Now()
-	if err := BuildTools(ctx, c.srcDir, c.cacheDir, log); err != nil {
+	if err := BuildTools(ctx, c.srcDir, c.cacheDir, log, c.extraTools()...); err != nil {
 		return err
 	}
 	unlock, err := lock(ctx)
@@ -381,6 +389,41 @@ func (c *Cluster) Up(ctx context.Context, log io.Writer) (err error) {
 	}
 	fmt.Fprintf(log, "cluster up in %s\n  kubeconfig: %s\n  prometheus: %s\n", time.Since(begin).Round(100*time.Millisecond), c.Kubeconfig(), PrometheusURL)
 	return nil
+}
+
+// extraTools are the optional tools up builds.
+func (c *Cluster) extraTools() []gotool.Tool {
+	if c.metricsServer {
+		return []gotool.Tool{MetricsServerTool}
+	}
+	return nil
+}
+
+// EnsureMetricsServer implements cluster.MetricsAPI: on the running
+// cluster it builds metrics-server if it is not in the cache, imports its
+// image and applies it (idempotent: a no-op past the apply when it runs).
+// The API becomes Available after metrics-server's first scrapes; an HPA
+// created before then waits for it, as on any cluster.
+func (c *Cluster) EnsureMetricsServer(ctx context.Context, log io.Writer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.metricsServer = true
+	if err := BuildTools(ctx, c.srcDir, c.cacheDir, log, MetricsServerTool); err != nil {
+		return err
+	}
+	unlock, err := lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.buildInfraImages(ctx, log); err != nil {
+		return err
+	}
+	if err := c.importInfraImages(ctx, log); err != nil {
+		return err
+	}
+	fmt.Fprintln(log, "applying metrics-server (the system has a HorizontalPodAutoscaler)")
+	return c.apply(ctx, "addons/metrics-server")
 }
 
 func (c *Cluster) startAndWait(ctx context.Context, log io.Writer, comp component) error {

@@ -32,7 +32,7 @@ func (c *Cluster) infraImages() []infraImage {
 				Entrypoint: []string{"/" + filepath.Base(bin)}, Cmd: args, User: "65532"})
 		}
 	}
-	return []infraImage{
+	ims := []infraImage{
 		{ref: PauseImage, build: func(ctx context.Context, tar string) error {
 			bin := filepath.Join(c.cacheDir, "images", "pause")
 			if err := images.GoBinary(ctx, c.srcDir, "./images/pause", bin); err != nil {
@@ -41,8 +41,11 @@ func (c *Cluster) infraImages() []infraImage {
 			return images.BuildTo(tar, images.Spec{Ref: PauseImage, Files: []images.File{{Src: bin, Dst: "/pause"}}, Entrypoint: []string{"/pause"}, User: "65535"})
 		}},
 		{ref: CoreDNSImage, build: single(CoreDNSImage, c.bin("coredns"))},
-		{ref: MetricsServerImage, build: single(MetricsServerImage, c.bin("metrics-server"))},
 	}
+	if c.metricsServer {
+		ims = append(ims, infraImage{ref: MetricsServerImage, build: single(MetricsServerImage, c.bin("metrics-server"))})
+	}
+	return ims
 }
 
 // imageTar is where an infrastructure image's tarball is cached.

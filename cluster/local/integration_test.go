@@ -246,7 +246,17 @@ func TestLocalCluster(t *testing.T) {
 	listeners := strings.Fields(kubectl("-n", ns, "get", "pods", "-l", "app.kubernetes.io/name=listener", "-o", `jsonpath={.items[*].metadata.name}`))
 	waitUp(ctx, t, `{job="service-endpoints",namespace="`+ns+`",service="listener",ready="true"}`, listeners, 60*time.Second)
 
-	// metrics-server serves the resource metrics API (what an HPA reads).
+	// Up left metrics-server out (no --metrics-server); a run whose system
+	// has an HPA adds it to the running cluster, building it if needed,
+	// and then it serves the resource metrics API (what an HPA reads).
+	if _, err := c.Kubectl(ctx, nil, "get", "apiservice", "v1beta1.metrics.k8s.io"); err == nil {
+		t.Fatal("up without MetricsServer registered the metrics API")
+	}
+	t0 = time.Now()
+	if err := c.EnsureMetricsServer(ctx, log); err != nil {
+		t.Fatalf("EnsureMetricsServer: %v", err)
+	}
+	t.Logf("FIGURE metrics-server added (build cold or cached): %s", time.Since(t0).Round(100*time.Millisecond))
 	t0 = time.Now()
 	for deadline := time.Now().Add(120 * time.Second); ; {
 		out, err := c.Kubectl(ctx, nil, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/"+ns+"/pods")

@@ -15,7 +15,7 @@ import (
 // The versions the code builds and caches under must be the ones the tools
 // modules pin, or the cache key would lie.
 func TestToolVersionsMatchToolsModules(t *testing.T) {
-	for _, tool := range Tools {
+	for _, tool := range append(Tools, MetricsServerTool) {
 		b, err := os.ReadFile(filepath.Join("..", "..", "tools", tool.Name, "go.mod"))
 		if err != nil {
 			t.Fatalf("%s: %v", tool.Name, err)
@@ -140,5 +140,27 @@ func TestPrometheusJobsMatchTheKindFixture(t *testing.T) {
 		h, _ := yaml.Marshal(host)
 		k, _ := yaml.Marshal(kind)
 		t.Errorf("scrape jobs differ:\nhost:\n%s\nfixtures/prometheus:\n%s", h, k)
+	}
+}
+
+// The Prometheus binary is built with only the Kubernetes service discovery
+// (Tools: remove_all_sd, enable_kubernetes_sd): a scrape config needing
+// another one would fail to load when the cluster comes up.
+func TestPrometheusConfigNeedsOnlyTheBuiltDiscoveries(t *testing.T) {
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte((&Cluster{}).prometheusConfig()), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	built := map[string]bool{"kubernetes_sd_configs": true, "file_sd_configs": true, "http_sd_configs": true}
+	scs, _ := cfg["scrape_configs"].([]any)
+	if len(scs) == 0 {
+		t.Fatal("no scrape configs")
+	}
+	for _, sc := range scs {
+		for k := range sc.(map[string]any) {
+			if strings.HasSuffix(k, "_sd_configs") && !built[k] {
+				t.Errorf("scrape job %v uses %s, which the Prometheus build leaves out", sc.(map[string]any)["job_name"], k)
+			}
+		}
 	}
 }

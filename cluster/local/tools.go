@@ -9,8 +9,9 @@ import (
 	"github.com/perfrun/perfrun/internal/promconf"
 )
 
-// Tools are the binaries the local cluster runs, at the versions in
-// shared/notes/local-cluster.md. Kubernetes stays on 1.35.x: the last minor
+// Tools are the binaries the local cluster always runs, at the versions in
+// shared/notes/local-cluster.md (metrics-server, for HPAs only, is
+// MetricsServerTool). Kubernetes stays on 1.35.x: the last minor
 // that supports containerd 1.x, which is what Debian bookworm ships.
 var Tools = []gotool.Tool{
 	{
@@ -42,14 +43,9 @@ var Tools = []gotool.Tool{
 	},
 	{
 		Name: "coredns", Version: "v1.15.0", Module: "github.com/coredns/coredns",
-		Packages:  map[string]string{"github.com/coredns/coredns": "coredns"},
-		ColdBuild: 2*time.Minute + 15*time.Second,
-	},
-	{
-		Name: "metrics-server", Version: "v0.9.0", Module: "sigs.k8s.io/metrics-server",
-		Packages: map[string]string{"sigs.k8s.io/metrics-server/cmd/metrics-server": "metrics-server"},
-		// Without it metrics-server reports a placeholder version.
-		LDFlags:   "-X k8s.io/client-go/pkg/version.gitVersion=v0.9.0",
+		// Our main with only the Corefile's plugins (tools/coredns/cmd).
+		Packages:  map[string]string{"./cmd/coredns": "coredns"},
+		Stamp:     "corefile-plugins",
 		ColdBuild: 2*time.Minute + 15*time.Second,
 	},
 	{
@@ -57,15 +53,33 @@ var Tools = []gotool.Tool{
 		// v0.316.0 is Prometheus 3.16.0; the web UI's assets are not in the
 		// module (the HTTP API is all perfrun uses).
 		Name: "prometheus", Version: promconf.Version, Module: "github.com/prometheus/prometheus",
-		Packages:  map[string]string{"github.com/prometheus/prometheus/cmd/prometheus": "prometheus"},
-		LDFlags:   "-X github.com/prometheus/common/version.Version=3.16.0",
+		Packages: map[string]string{"github.com/prometheus/prometheus/cmd/prometheus": "prometheus"},
+		LDFlags:  "-X github.com/prometheus/common/version.Version=3.16.0",
+		// Only the Kubernetes service discovery (with file and http, which
+		// Prometheus always has): every scrape config perfrun writes uses
+		// kubernetes_sd_configs, and the cloud providers' SDKs the other
+		// discoveries pull in were most of the cold build.
+		Tags:      []string{"remove_all_sd", "enable_kubernetes_sd"},
+		Stamp:     "sd-kubernetes",
 		ColdBuild: 5 * time.Minute,
 	},
 }
 
-// BuildTools builds every tool missing from the cache.
-func BuildTools(ctx context.Context, srcDir, cacheDir string, log io.Writer) error {
-	for _, t := range Tools {
+// MetricsServerTool is metrics-server, built and run only for a system with
+// a HorizontalPodAutoscaler (Options.MetricsServer, EnsureMetricsServer):
+// a first run that needs no HPA does not wait minutes for its build.
+var MetricsServerTool = gotool.Tool{
+	Name: "metrics-server", Version: "v0.9.0", Module: "sigs.k8s.io/metrics-server",
+	Packages: map[string]string{"sigs.k8s.io/metrics-server/cmd/metrics-server": "metrics-server"},
+	// Without it metrics-server reports a placeholder version.
+	LDFlags:   "-X k8s.io/client-go/pkg/version.gitVersion=v0.9.0",
+	ColdBuild: 2*time.Minute + 15*time.Second,
+}
+
+// BuildTools builds every tool of Tools, and the extra ones, that is
+// missing from the cache.
+func BuildTools(ctx context.Context, srcDir, cacheDir string, log io.Writer, extra ...gotool.Tool) error {
+	for _, t := range append(append([]gotool.Tool(nil), Tools...), extra...) {
 		if t.Built(cacheDir) {
 			continue
 		}

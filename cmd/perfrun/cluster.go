@@ -10,6 +10,7 @@ import (
 
 	"github.com/perfrun/perfrun/cluster/local"
 	"github.com/perfrun/perfrun/images"
+	"github.com/perfrun/perfrun/internal/gotool"
 )
 
 // newClusterCmd wires `perfrun cluster up|down|status|build|load` to the
@@ -23,13 +24,19 @@ func newClusterCmd() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.SourceDir, "source", ".", "the perfrun repository (its tools/ modules are built from here)")
 	cmd.PersistentFlags().StringVar(&opts.StateDir, "state-dir", "/var/lib/perfrun/local", "where the cluster keeps its PKI, data, images and logs")
 	cmd.PersistentFlags().StringVar(&opts.CacheDir, "cache-dir", local.DefaultCacheDir(), "where built binaries are cached, keyed by version")
+	cmd.PersistentFlags().BoolVar(&opts.MetricsServer, "metrics-server", false,
+		"build (and, with up, run) metrics-server too; a run whose system has a HorizontalPodAutoscaler adds it by itself")
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "build",
 		Short: "Build the cluster's binaries into the cache (up does this when needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return local.BuildTools(c.Context(), opts.SourceDir, opts.CacheDir, c.OutOrStdout())
+			var extra []gotool.Tool
+			if opts.MetricsServer {
+				extra = append(extra, local.MetricsServerTool)
+			}
+			return local.BuildTools(c.Context(), opts.SourceDir, opts.CacheDir, c.OutOrStdout(), extra...)
 		},
 	})
 	cmd.AddCommand(&cobra.Command{

@@ -42,6 +42,10 @@ type Tool struct {
 	Packages map[string]string
 	// LDFlags are extra linker flags, e.g. to stamp a version.
 	LDFlags string
+	// Tags are build tags, e.g. to leave out what perfrun never uses
+	// (Prometheus's service discoveries other than Kubernetes'). Changing
+	// them needs a new Stamp, as LDFlags do.
+	Tags []string
 	// ColdBuild says roughly how long a build with an empty cache takes here.
 	ColdBuild time.Duration
 	// Stamp, when set, is written beside the binaries and must match for
@@ -105,6 +109,9 @@ func (t Tool) Build(ctx context.Context, srcDir, cacheDir string, log io.Writer)
 	if t.LDFlags != "" {
 		args = append(args, "-ldflags", t.LDFlags)
 	}
+	if len(t.Tags) > 0 {
+		args = append(args, "-tags", strings.Join(t.Tags, ","))
+	}
 	var pkgs []string
 	for pkg := range t.Packages {
 		pkgs = append(pkgs, pkg)
@@ -160,8 +167,23 @@ func (t Tool) Build(ctx context.Context, srcDir, cacheDir string, log io.Writer)
 			fmt.Fprintf(log, "built %s %s in %s\n", t.Name, t.Version, time.Since(start).Round(time.Second))
 			return nil
 		case <-tick.C:
-			fmt.Fprintf(log, "  still building %s: %s\n", t.Name, time.Since(start).Round(time.Second))
+			fmt.Fprintf(log, "  still building %s: %s\n", t.Name, progress(time.Since(start), t.ColdBuild))
 		}
+	}
+}
+
+// progress says how far a build is against its cold estimate: "1m20s of
+// about 5m", or "6m10s, past the usual 5m" once the estimate is spent (a
+// busy machine), so a long wait never looks like a hang or a promise.
+func progress(elapsed, estimate time.Duration) string {
+	e := elapsed.Round(time.Second)
+	switch {
+	case estimate <= 0:
+		return e.String()
+	case elapsed <= estimate:
+		return fmt.Sprintf("%s of about %s", e, estimate.Round(time.Second))
+	default:
+		return fmt.Sprintf("%s, past the usual %s", e, estimate.Round(time.Second))
 	}
 }
 

@@ -1,6 +1,9 @@
 package gotool
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestGoOutputName(t *testing.T) {
 	for pkg, want := range map[string]string{
@@ -13,6 +16,21 @@ func TestGoOutputName(t *testing.T) {
 	} {
 		if got := goOutputName(pkg); got != want {
 			t.Errorf("goOutputName(%q) = %q, want %q", pkg, got, want)
+		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	for _, c := range []struct {
+		elapsed, estimate time.Duration
+		want              string
+	}{
+		{80 * time.Second, 5 * time.Minute, "1m20s of about 5m0s"},
+		{370 * time.Second, 5 * time.Minute, "6m10s, past the usual 5m0s"},
+		{20 * time.Second, 0, "20s"},
+	} {
+		if got := progress(c.elapsed, c.estimate); got != c.want {
+			t.Errorf("progress(%s, %s) = %q, want %q", c.elapsed, c.estimate, got, c.want)
 		}
 	}
 }

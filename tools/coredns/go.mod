@@ -1,5 +1,6 @@
 // Module coredns pins the cluster DNS server of perfrun's local cluster,
-// built from its module (its root is main) into a one-layer image.
+// built from its packages by our own main (cmd/coredns, the Corefile's plugins
+// only) into a one-layer image.
 module github.com/perfrun/perfrun/tools/coredns
 
 go 1.26.0
