@@ -165,6 +165,9 @@ func (n *Node) set(path []string, val string) *Error {
 type UsageEntry struct {
 	Metric string
 	Value  string
+	// Nested: the value is itself a hash (`usage[hits][x]=1`), which
+	// Apisonator refuses when it processes the usage ("can not be empty").
+	Nested bool
 }
 
 // AuthParams are the parameters of authorize and authrep, normalized as
@@ -181,6 +184,14 @@ type AuthParams struct {
 	UserID       string
 	Usage        []UsageEntry
 	HasUsage     bool
+	// UsageNotHash: a usage that is not a hash (`usage=1`), which
+	// Apisonator's listener halts with a bare 403 once the credentials are
+	// read.
+	UsageNotHash bool
+	// RedirectURL and RedirectURI are the OAuth calls' redirect
+	// parameters, as given (not trimmed); Has* says whether each was sent.
+	RedirectURL, RedirectURI       string
+	HasRedirectURL, HasRedirectURI bool
 	// NoBodyParam is the no_body query parameter (nil when absent), the
 	// no_body extension's older spelling.
 	NoBodyParam *string
@@ -222,21 +233,33 @@ func authParamsFrom(root *Node) (*AuthParams, *Error) {
 	if uid := root.Get("user_id"); uid != nil {
 		p.UserID = "set"
 	}
+	if n := root.Get("redirect_url"); n != nil {
+		p.RedirectURL, p.HasRedirectURL = nodeText(n), true
+	}
+	if n := root.Get("redirect_uri"); n != nil {
+		p.RedirectURI, p.HasRedirectURI = nodeText(n), true
+	}
 	if u := root.Get("usage"); u != nil {
 		p.HasUsage = true
 		if u.Leaf {
-			// usage that is not a hash: Apisonator halts with a bare 403
-			return nil, &Error{Code: "", Message: "", Status: statusError}
-		}
-		for _, k := range u.Keys {
-			c := u.Children[k]
-			if !c.Leaf {
-				return nil, ErrUsageValueInvalid(strings.TrimSpace(k), "")
+			p.UsageNotHash = true
+		} else {
+			for _, k := range u.Keys {
+				c := u.Children[k]
+				p.Usage = append(p.Usage, UsageEntry{Metric: k, Value: c.Value, Nested: !c.Leaf})
 			}
-			p.Usage = append(p.Usage, UsageEntry{Metric: k, Value: c.Value})
 		}
 	}
 	return p, nil
+}
+
+// nodeText is a parameter's value as text: a leaf's value, or for a hash
+// (which no client means) a placeholder that matches no stored value.
+func nodeText(n *Node) string {
+	if v, ok := n.String(); ok {
+		return v
+	}
+	return "{}"
 }
 
 // Transaction is one entry of a batch report.
