@@ -497,66 +497,96 @@ func limitsHold(snap *catalog.Snapshot, values map[usage.Period]map[string]int64
 }
 
 // Report enqueues a batch of transactions (POST /transactions.xml). Only the
-// credentials are checked on the request path; transactions naming unknown
-// applications or metrics are dropped, as Apisonator's report job does
-// (which records them as integration errors). It returns how many
-// transactions were accepted.
+// credentials and the parameters' shape are checked before the 202; the
+// transactions themselves are checked as Apisonator's ReportJob checks
+// them, all or nothing: one naming an unknown application or metric, a bad
+// usage value, or both app_id and user_key, and none of the batch is
+// applied (Apisonator records it as an integration error). A transaction
+// without usage, or whose usage is all "0", reports nothing. It returns
+// how many transactions were accepted.
 func (t *Transactor) Report(ctx context.Context, p *ReportParams) (int, error) {
 	now := t.now()
-	_, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "", now, nil)
+	// The listener checks the parameters once it has a provider key,
+	// before the service is validated.
+	_, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "", now, func() *Error { return p.Invalid })
 	if err != nil {
 		return 0, err
 	}
-	if len(p.Transactions) == 0 {
-		return 0, ErrTransactionsIsBlank()
+	if p.Invalid != nil {
+		return 0, p.Invalid
 	}
-	accepted := 0
+	var reports []usage.Report
 	for _, tr := range p.Transactions {
-		aid := strings.TrimSpace(tr.AppID)
-		if aid == "" && tr.UserKey != "" {
-			s2, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: sid, UserKey: tr.UserKey})
-			if err != nil {
-				return accepted, err
-			}
-			aid = s2.UserKeyAppID
+		rep, ok, err := t.reportOf(ctx, sid, tr, p.Ext.FlatUsage, now)
+		if err != nil {
+			return 0, err
 		}
-		if aid == "" {
-			continue
+		if !ok {
+			return 0, nil // the job fails whole: nothing applied
 		}
-		s3 := &catalog.Snapshot{}
-		if err := t.Catalog.LoadApplication(ctx, s3, sid, aid); err != nil {
-			return accepted, err
+		if rep != nil {
+			reports = append(reports, *rep)
 		}
-		if s3.App == nil {
-			continue
-		}
-		processed, err := processUsage(s3.Metrics, tr.Usage, p.Ext.FlatUsage)
-		var ae *Error
-		if errors.As(err, &ae) {
-			continue
-		} else if err != nil {
-			return accepted, err
-		}
-		if len(processed) == 0 {
-			accepted++
-			continue
-		}
-		ts := now
-		if tr.Timestamp != "" {
-			if x, err := parseTimestamp(tr.Timestamp); err == nil {
-				ts = x
-			}
-		}
-		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: ts}
-		for id, d := range processed {
-			rep.Usage[s3.Metrics.NameByID[id]] = d.value
-		}
-		if err := t.Queue.Enqueue(ctx, rep); err != nil {
-			return accepted, fmt.Errorf("enqueueing report: %w", err)
-		}
-		accepted++
 	}
-	return accepted, nil
+	for _, rep := range reports {
+		if err := t.Queue.Enqueue(ctx, rep); err != nil {
+			return 0, fmt.Errorf("enqueueing report: %w", err)
+		}
+	}
+	return len(p.Transactions), nil
+}
+
+// reportOf checks one transaction of a batch as ReportJob does
+// (Application.extract_id!, then the usage): ok false when Apisonator's
+// job would fail on it; a nil report when it has nothing to apply.
+func (t *Transactor) reportOf(ctx context.Context, sid string, tr Transaction, flat bool, now time.Time) (*usage.Report, bool, error) {
+	entries := withoutZeros(tr.Usage)
+	if len(tr.Usage) > 0 && len(entries) == 0 {
+		// filter_usages_with_0 drops it before the job: not even checked.
+		return nil, true, nil
+	}
+	aid := strings.TrimSpace(tr.AppID)
+	switch {
+	case aid != "" && tr.UserKey != "":
+		return nil, false, nil // authentication_error
+	case aid == "" && tr.UserKey != "":
+		s2, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: sid, UserKey: tr.UserKey})
+		if err != nil {
+			return nil, false, err
+		}
+		aid = s2.UserKeyAppID
+	}
+	if aid == "" {
+		return nil, false, nil // user_key_invalid, application_not_found
+	}
+	s3 := &catalog.Snapshot{}
+	if err := t.Catalog.LoadApplication(ctx, s3, sid, aid); err != nil {
+		return nil, false, err
+	}
+	if s3.App == nil {
+		return nil, false, nil
+	}
+	if len(entries) == 0 {
+		return nil, true, nil // no usage: nothing to apply
+	}
+	processed, err := processUsage(s3.Metrics, entries, flat)
+	var ae *Error
+	if errors.As(err, &ae) {
+		return nil, false, nil // metric_invalid, usage_value_invalid
+	} else if err != nil {
+		return nil, false, err
+	}
+	ts := now
+	if tr.Timestamp != "" {
+		if x, err := parseTimestamp(tr.Timestamp); err == nil {
+			ts = x
+		}
+	}
+	rep := &usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: ts}
+	for id, d := range processed {
+		rep.Usage[s3.Metrics.NameByID[id]] = d.value
+	}
+	return rep, true, nil
 }
 
 func parseTimestamp(s string) (time.Time, error) {
