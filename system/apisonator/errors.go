@@ -142,6 +142,15 @@ func rejectApplicationNotActive() *Error {
 func rejectServiceNotActive() *Error {
 	return newErr("service_not_active", statusError, "service is not active")
 }
+func rejectOauthNotEnabled() *Error {
+	return newErr("oauth_not_enabled", statusError, "oauth is not enabled")
+}
+func rejectRedirectURIInvalid(uri string) *Error {
+	return newErr("redirect_uri_invalid", statusError, `redirect_uri "`+uri+`" is invalid`)
+}
+func rejectRedirectURLInvalid(url string) *Error {
+	return newErr("redirect_url_invalid", statusError, `redirect_url "`+url+`" is invalid`)
+}
 func rejectLimitsExceeded() *Error {
 	return newErr("limits_exceeded", statusError, "usage limits are exceeded")
 }

@@ -58,11 +58,23 @@ const (
 // A query over Rack's limits (MaxQueryBytes, MaxParams, MaxDepth) is a 400
 // bad_request with Rack's message, refused before any parameter is read.
 func ParseQuery(raw string) (*Node, *Error) {
+	root, invalidUTF8, e := parseQuery(raw)
+	if e == nil && invalidUTF8 {
+		return nil, ErrNotValidData()
+	}
+	return root, e
+}
+
+// parseQuery is ParseQuery that keeps the parameters of a query with
+// invalid UTF-8 in it and says so, for a caller that checks other things
+// first (the report checks its credentials before the encoding).
+func parseQuery(raw string) (*Node, bool, *Error) {
+	invalidUTF8 := false
 	if len(raw) > MaxQueryBytes {
-		return nil, newErr("bad_request", statusBad, "total query size exceeds limit ("+strconv.Itoa(MaxQueryBytes)+")")
+		return nil, false, newErr("bad_request", statusBad, "total query size exceeds limit ("+strconv.Itoa(MaxQueryBytes)+")")
 	}
 	if n := strings.Count(raw, "&"); n >= MaxParams {
-		return nil, newErr("bad_request", statusBad, "total number of query parameters ("+strconv.Itoa(n+1)+") exceeds limit ("+strconv.Itoa(MaxParams)+")")
+		return nil, false, newErr("bad_request", statusBad, "total number of query parameters ("+strconv.Itoa(n+1)+") exceeds limit ("+strconv.Itoa(MaxParams)+")")
 	}
 	root := newMap()
 	for len(raw) > 0 {
@@ -74,18 +86,18 @@ func ParseQuery(raw string) (*Node, *Error) {
 		k, v, _ := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, ErrBadRequest()
+			return nil, false, ErrBadRequest()
 		}
 		val, err := url.QueryUnescape(v)
 		if err != nil {
-			return nil, ErrBadRequest()
+			return nil, false, ErrBadRequest()
 		}
 		if !utf8.ValidString(key) || !utf8.ValidString(val) {
-			return nil, ErrNotValidData()
+			invalidUTF8 = true
 		}
 		path, ok := splitKey(key)
 		if !ok {
-			return nil, ErrBadRequest()
+			return nil, false, ErrBadRequest()
 		}
 		if len(path) == 0 {
 			continue
@@ -93,13 +105,13 @@ func ParseQuery(raw string) (*Node, *Error) {
 		if len(path) > MaxDepth {
 			// Rack raises ParamsTooDeepError without a message: Ruby's
 			// message is then the class's name (an alias of QueryLimitError).
-			return nil, newErr("bad_request", statusBad, "Rack::QueryParser::QueryLimitError")
+			return nil, false, newErr("bad_request", statusBad, "Rack::QueryParser::QueryLimitError")
 		}
 		if e := root.set(path, val); e != nil {
-			return nil, e
+			return nil, false, e
 		}
 	}
-	return root, nil
+	return root, invalidUTF8, nil
 }
 
 // splitKey turns `a[b][c]` into [a b c]. Rack treats `a[]` as an array; no
@@ -165,6 +177,9 @@ func (n *Node) set(path []string, val string) *Error {
 type UsageEntry struct {
 	Metric string
 	Value  string
+	// Nested: the value is itself a hash (`usage[hits][x]=1`), which
+	// Apisonator refuses when it processes the usage ("can not be empty").
+	Nested bool
 }
 
 // AuthParams are the parameters of authorize and authrep, normalized as
@@ -181,6 +196,14 @@ type AuthParams struct {
 	UserID       string
 	Usage        []UsageEntry
 	HasUsage     bool
+	// UsageNotHash: a usage that is not a hash (`usage=1`), which
+	// Apisonator's listener halts with a bare 403 once the credentials are
+	// read.
+	UsageNotHash bool
+	// RedirectURL and RedirectURI are the OAuth calls' redirect
+	// parameters, as given (not trimmed); Has* says whether each was sent.
+	RedirectURL, RedirectURI       string
+	HasRedirectURL, HasRedirectURI bool
 	// NoBodyParam is the no_body query parameter (nil when absent), the
 	// no_body extension's older spelling.
 	NoBodyParam *string
@@ -222,21 +245,33 @@ func authParamsFrom(root *Node) (*AuthParams, *Error) {
 	if uid := root.Get("user_id"); uid != nil {
 		p.UserID = "set"
 	}
+	if n := root.Get("redirect_url"); n != nil {
+		p.RedirectURL, p.HasRedirectURL = nodeText(n), true
+	}
+	if n := root.Get("redirect_uri"); n != nil {
+		p.RedirectURI, p.HasRedirectURI = nodeText(n), true
+	}
 	if u := root.Get("usage"); u != nil {
 		p.HasUsage = true
 		if u.Leaf {
-			// usage that is not a hash: Apisonator halts with a bare 403
-			return nil, &Error{Code: "", Message: "", Status: statusError}
-		}
-		for _, k := range u.Keys {
-			c := u.Children[k]
-			if !c.Leaf {
-				return nil, ErrUsageValueInvalid(strings.TrimSpace(k), "")
+			p.UsageNotHash = true
+		} else {
+			for _, k := range u.Keys {
+				c := u.Children[k]
+				p.Usage = append(p.Usage, UsageEntry{Metric: k, Value: c.Value, Nested: !c.Leaf})
 			}
-			p.Usage = append(p.Usage, UsageEntry{Metric: k, Value: c.Value})
 		}
 	}
 	return p, nil
+}
+
+// nodeText is a parameter's value as text: a leaf's value, or for a hash
+// (which no client means) a placeholder that matches no stored value.
+func nodeText(n *Node) string {
+	if v, ok := n.String(); ok {
+		return v
+	}
+	return "{}"
 }
 
 // Transaction is one entry of a batch report.
@@ -253,41 +288,61 @@ type ReportParams struct {
 	ServiceToken string
 	ServiceID    string
 	Transactions []Transaction
+	// Invalid is the listener's refusal of these parameters (invalid
+	// UTF-8, then blank, malformed or nil transactions, a user_id), which
+	// Apisonator gives only once the credentials are known: the
+	// transactor returns it then. Nil when they are valid.
+	Invalid *Error
 	// Ext are the 3scale-options extensions (flat_usage applies).
 	Ext Extensions
 }
 
-// ParseReportParams parses the form body of a batch report.
+// ParseReportParams parses the form body of a batch report. Rack's own
+// errors (bad escapes, bounds) are returned at once; the listener's checks
+// are kept in Invalid.
 func ParseReportParams(raw string) (*ReportParams, *Error) {
-	root, e := ParseQuery(raw)
+	root, invalidUTF8, e := parseQuery(raw)
 	if e != nil {
 		return nil, e
 	}
 	p := &ReportParams{}
+	if invalidUTF8 {
+		p.Invalid = ErrNotValidData()
+	}
+	invalid := func(e *Error) (*ReportParams, *Error) {
+		if p.Invalid == nil {
+			p.Invalid = e
+		}
+		p.Transactions = nil
+		return p, nil
+	}
 	p.ProviderKey, _ = root.Get("provider_key").String()
 	p.ServiceToken, _ = root.Get("service_token").String()
 	p.ServiceID, _ = root.Get("service_id").String()
 	p.ServiceID = strings.TrimSpace(p.ServiceID)
 	tr := root.Get("transactions")
 	if tr == nil || (tr.Leaf && tr.Value == "") || (!tr.Leaf && len(tr.Keys) == 0) {
-		p.Transactions = nil
-		return p, nil
+		return invalid(ErrTransactionsIsBlank())
 	}
 	if tr.Leaf {
-		return nil, ErrTransactionsFormatInvalid()
+		return invalid(ErrTransactionsFormatInvalid())
+	}
+	for _, k := range tr.Keys {
+		if t := tr.Children[k]; t.Leaf {
+			// Rack leaves a string here; an empty one is Ruby's nil.
+			if t.Value == "" {
+				return invalid(ErrTransactionsHasNilTransaction())
+			}
+			return invalid(ErrTransactionsFormatInvalid())
+		}
+	}
+	for _, k := range tr.Keys {
+		if tr.Children[k].Get("user_id") != nil {
+			return invalid(ErrEndUsersNoLongerSupported())
+		}
 	}
 	for _, k := range tr.Keys {
 		t := tr.Children[k]
-		if t.Leaf {
-			// Rack leaves a string here; Apisonator's job rejects it later.
-			if t.Value == "" {
-				return nil, ErrTransactionsHasNilTransaction()
-			}
-			return nil, ErrTransactionsFormatInvalid()
-		}
-		if t.Get("user_id") != nil {
-			return nil, ErrEndUsersNoLongerSupported()
-		}
 		var x Transaction
 		x.AppID, _ = t.Get("app_id").String()
 		x.UserKey, _ = t.Get("user_key").String()

@@ -58,8 +58,16 @@ func TestAuthParamsNormalization(t *testing.T) {
 	if !p.HasAppKey || p.AppKey != "" {
 		t.Errorf("an empty app_key must stay present: %+v", p)
 	}
-	if _, err := ParseAuthParams("usage=5"); err == nil || err.Status != 403 || err.Code != "" {
-		t.Errorf("usage that is not a hash: %v, want bare 403", err)
+	// A usage that is not a hash is refused (a bare 403) by the
+	// transactor once the credentials are read, not by the parser.
+	if p, err := ParseAuthParams("usage=5"); err != nil || !p.UsageNotHash {
+		t.Errorf("usage that is not a hash: %+v %v, want UsageNotHash", p, err)
+	}
+	if p, err := ParseAuthParams("usage[hits][x]=1"); err != nil || len(p.Usage) != 1 || !p.Usage[0].Nested {
+		t.Errorf("nested usage value: %+v %v, want one Nested entry", p, err)
+	}
+	if p, err := ParseAuthParams("redirect_uri=http://a&redirect_url="); err != nil || !p.HasRedirectURI || p.RedirectURI != "http://a" || !p.HasRedirectURL || p.RedirectURL != "" {
+		t.Errorf("redirect parameters: %+v %v", p, err)
 	}
 }
 

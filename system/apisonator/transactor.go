@@ -34,7 +34,7 @@ type Status struct {
 	Reason     *Error // rejection, when not authorized
 	PlanName   string
 	Reports    []UsageReport
-	// ServiceID and AppID name the application (list_app_keys).
+	// ServiceID and AppID name the application (list_app_keys, OAuth).
 	ServiceID, AppID string
 	// AppKeys are listed with the list_app_keys extension (nil: not asked).
 	AppKeys []string
@@ -44,6 +44,14 @@ type Status struct {
 	// Limits are the limit_headers extension's values (nil: not asked, or
 	// denied for another reason than limits).
 	Limits *LimitHeaders
+	// OAuth answers (oauth_authorize, oauth_authrep) carry an <application>
+	// section: the id, the first of the application's keys ("" for none),
+	// and its redirect URL under RedirectField (redirect_url, or
+	// redirect_uri when the request named it so).
+	OAuth         bool
+	FirstKey      string
+	RedirectURL   string
+	RedirectField string
 }
 
 // UsageReport is one <usage_report> of a status.
@@ -65,27 +73,42 @@ func (s *Status) HTTPStatus() int {
 	return 409
 }
 
-// Mode says whether the usage is reported (authrep) or only predicted
-// (authorize).
+// Mode is the call: authorize and oauth_authorize only predict the usage,
+// authrep and oauth_authrep report it; the OAuth calls run Apisonator's
+// OAUTH_VALIDATORS and answer with the application's section.
 type Mode int
 
 const (
 	Authorize Mode = iota
 	Authrep
+	OAuthAuthorize
+	OAuthAuthrep
 )
+
+// Reports says whether the call reports its usage (authrep, oauth_authrep).
+func (m Mode) Reports() bool { return m == Authrep || m == OAuthAuthrep }
+
+// OAuth says whether the call is one of the oauth_ endpoints.
+func (m Mode) OAuth() bool { return m == OAuthAuthorize || m == OAuthAuthrep }
 
 // resolveService applies Apisonator's credential rules: provider_key wins
 // over service_token; a token needs a service id; with a provider key and no
 // service id the provider's default service is used. The snapshot it returns
 // also holds the application named by appID or userKey, read in the same
-// round trip.
-func (t *Transactor) resolveService(ctx context.Context, providerKey, token, serviceID, userKey, appID string, at time.Time) (*catalog.Snapshot, string, error) {
+// round trip. afterCreds (nil for none) runs where Apisonator's listener
+// makes its own checks: once a provider key is known (given, or found from
+// a valid token), before the service is validated.
+func (t *Transactor) resolveService(ctx context.Context, providerKey, token, serviceID, userKey, appID string, at time.Time, afterCreds func() *Error) (*catalog.Snapshot, string, error) {
 	if providerKey == "" {
 		switch {
 		case token == "":
 			return nil, "", ErrProviderKeyOrServiceTokenRequired()
 		case serviceID == "":
 			return nil, "", ErrServiceIDMissing()
+		}
+	} else if afterCreds != nil {
+		if e := afterCreds(); e != nil {
+			return nil, "", e
 		}
 	}
 	if serviceID == "" {
@@ -107,6 +130,11 @@ func (t *Transactor) resolveService(ctx context.Context, providerKey, token, ser
 			return nil, "", ErrServiceTokenInvalid(token, serviceID)
 		}
 		providerKey = snap.Service.ProviderKey
+		if afterCreds != nil {
+			if e := afterCreds(); e != nil {
+				return nil, "", e
+			}
+		}
 	}
 	if snap.Service == nil {
 		return nil, "", ErrServiceIDInvalid(serviceID)
@@ -131,13 +159,14 @@ func tokenIfNoKey(pk, token string) string {
 	return token
 }
 
-// Authorize runs authorize (Mode Authorize) or authrep (Mode Authrep). An
+// oauthBackend is the backend_version of OAuth services (Apisonator
+// compares it as the exact string).
+const oauthBackend = "oauth"
+
+// Authorize runs authorize, authrep, oauth_authorize or oauth_authrep. An
 // *Error return is an Apisonator error answer; a rejection is a Status with
 // Authorized false; any other error is the system's own failure (5xx).
 func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*Status, error) {
-	if p.UserID != "" {
-		return nil, ErrEndUsersNoLongerSupported()
-	}
 	now := t.now()
 	// With both app_id and user_key Apisonator refuses before loading the
 	// application; the credentials are still checked first.
@@ -145,17 +174,34 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	if appID != "" && userKey != "" {
 		userKey = ""
 	}
-	snap, _, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, userKey, appID, now)
+	// The listener's own checks, once the provider key is known: no
+	// user_id (end users are gone), and a usage that is a hash.
+	listenerChecks := func() *Error {
+		if p.UserID != "" {
+			return ErrEndUsersNoLongerSupported()
+		}
+		if p.UsageNotHash {
+			return &Error{Status: statusError} // halt 403, no body
+		}
+		return nil
+	}
+	snap, _, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, userKey, appID, now, listenerChecks)
 	if err != nil {
 		return nil, err
 	}
-	// Transactor#validate: both credentials are refused; a backend_version
-	// 1 service names the application by user key alone (an app_id is not
-	// read), any other by app_id alone (a user key is not read).
+	// Transactor#validate: the OAuth calls need an app_id; both credentials
+	// are refused; a backend_version 1 service names the application by
+	// user key alone (an app_id is not read), any other by app_id alone (a
+	// user key is not read).
+	oauth := mode.OAuth()
+	if oauth && p.AppID == "" {
+		return nil, ErrApplicationNotFound("")
+	}
 	if p.AppID != "" && p.UserKey != "" {
 		return nil, ErrAuthentication()
 	}
-	userKeyMode := catalog.UserKeyMode(snap.Service.BackendVersion)
+	bv := snap.Service.BackendVersion
+	userKeyMode := catalog.UserKeyMode(bv)
 	var aid string
 	if userKeyMode {
 		aid = snap.UserKeyAppID
@@ -170,19 +216,68 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	}
 	sid, values := snap.Service.ID, snap.Usage
 	st := &Status{Authorized: true, PlanName: snap.App.PlanName, ServiceID: sid, AppID: aid}
+	if oauth {
+		st.OAuth, st.RedirectURL, st.RedirectField = true, snap.App.RedirectURL, "redirect_url"
+		if len(snap.AppKeys) > 0 {
+			st.FirstKey = snap.AppKeys[0] // keys.first: SMEMBERS' order, as Apisonator's
+		}
+	}
 
 	// Validators, in Apisonator's order, stopping at the first that fails:
-	// Key, (Referrer: no filters here), State, ServiceState, Limits.
+	// VALIDATORS (Key), OAUTH_VALIDATORS (OauthSetting, OauthKey,
+	// RedirectURI) on the oauth_ calls, OIDC_VALIDATORS (OauthKey) on the
+	// others to an oauth service; then (Referrer: no filters here) State,
+	// ServiceState, Limits.
 	var processed map[string]delta   // metric id -> usage as checked and applied
 	var inHierarchy map[string]delta // the same with the hierarchy always applied
-	switch {
-	case !userKeyMode && len(snap.AppKeys) > 0 && !(p.HasAppKey && contains(snap.AppKeys, p.AppKey)):
-		st.reject(rejectApplicationKeyInvalid(p.AppKey))
-	case snap.App.State != "active":
-		st.reject(rejectApplicationNotActive())
-	case !serviceActive(snap.Service.State):
-		st.reject(rejectServiceNotActive())
-	default:
+	hasKey := func(k string) bool { return contains(snap.AppKeys, k) }
+	key := func() (*Error, error) {
+		if userKeyMode || len(snap.AppKeys) == 0 || (p.HasAppKey && hasKey(p.AppKey)) {
+			return nil, nil
+		}
+		return rejectApplicationKeyInvalid(p.AppKey), nil
+	}
+	oauthKey := func() (*Error, error) {
+		if !p.HasAppKey || (p.AppKey != "" && hasKey(p.AppKey)) {
+			return nil, nil
+		}
+		return rejectApplicationKeyInvalid(p.AppKey), nil
+	}
+	oauthSetting := func() (*Error, error) {
+		if bv == oauthBackend {
+			return nil, nil
+		}
+		return rejectOauthNotEnabled(), nil
+	}
+	redirect := func() (*Error, error) {
+		// redirect_url (the legacy name) wins over redirect_uri.
+		var uri string
+		invalid := rejectRedirectURIInvalid
+		switch {
+		case p.HasRedirectURL:
+			uri, invalid = p.RedirectURL, rejectRedirectURLInvalid
+		case p.HasRedirectURI:
+			uri, st.RedirectField = p.RedirectURI, "redirect_uri"
+		}
+		if uri == "" || uri == snap.App.RedirectURL {
+			return nil, nil
+		}
+		return invalid(uri), nil
+	}
+	state := func() (*Error, error) {
+		if snap.App.State == "active" {
+			return nil, nil
+		}
+		return rejectApplicationNotActive(), nil
+	}
+	serviceState := func() (*Error, error) {
+		if serviceActive(snap.Service.State) {
+			return nil, nil
+		}
+		return rejectServiceNotActive(), nil
+	}
+	limits := func() (*Error, error) {
+		var err error
 		inHierarchy, err = processUsage(snap.Metrics, p.Usage, false)
 		if err != nil {
 			return nil, err
@@ -193,7 +288,28 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 			processed, _ = processUsage(snap.Metrics, p.Usage, true)
 		}
 		if !limitsHold(snap, values, processed, p.HasUsage) {
-			st.reject(rejectLimitsExceeded())
+			return rejectLimitsExceeded(), nil
+		}
+		return nil, nil
+	}
+	var validators []func() (*Error, error)
+	switch {
+	case oauth:
+		validators = append(validators, oauthSetting, oauthKey, redirect)
+	case bv == oauthBackend:
+		validators = append(validators, oauthKey)
+	default:
+		validators = append(validators, key)
+	}
+	validators = append(validators, state, serviceState, limits)
+	for _, v := range validators {
+		rej, err := v()
+		if err != nil {
+			return nil, err
+		}
+		if rej != nil {
+			st.reject(rej)
+			break
 		}
 	}
 
@@ -201,7 +317,7 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 	// values add this call's usage, the hierarchy applied even under
 	// flat_usage (as Apisonator's UsageReport adds the descendants' usage).
 	var shown map[string]delta
-	if mode == Authrep && st.Authorized {
+	if mode.Reports() && st.Authorized {
 		shown = inHierarchy
 	}
 	for _, l := range snap.Limits {
@@ -246,9 +362,19 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 		st.Limits = &h
 	}
 
-	if mode == Authrep && st.Authorized && len(processed) > 0 {
-		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: now}
-		for id, d := range processed {
+	// The report job: the usage without its "0" entries (Apisonator's
+	// filter_metrics_without_inc); none left, no job.
+	if mode.Reports() && st.Authorized {
+		reported := withoutZeros(p.Usage)
+		if len(reported) == 0 {
+			return st, nil
+		}
+		toApply, err := processUsage(snap.Metrics, reported, p.Ext.FlatUsage)
+		if err != nil {
+			return nil, err
+		}
+		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(toApply)), Timestamp: now}
+		for id, d := range toApply {
 			// A set (#N) is applied as an increment: the reference system
 			// does not implement Apisonator's set semantics (documented).
 			rep.Usage[snap.Metrics.NameByID[id]] = d.value
@@ -258,6 +384,18 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 		}
 	}
 	return st, nil
+}
+
+// withoutZeros drops the entries whose value is the string "0", as
+// Apisonator's filter_metrics_without_inc does (" 0" or "00" stay).
+func withoutZeros(entries []UsageEntry) []UsageEntry {
+	out := make([]UsageEntry, 0, len(entries))
+	for _, e := range entries {
+		if e.Nested || e.Value != "0" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // serviceActive is Service#active?: a service saved with no state, or with
@@ -296,6 +434,9 @@ func processUsage(m catalog.Metrics, entries []UsageEntry, flat bool) (map[strin
 	out := make(map[string]delta, len(entries)*2)
 	for _, e := range entries {
 		name := strings.TrimSpace(e.Metric)
+		if e.Nested {
+			return nil, ErrUsageValueInvalid(name, "")
+		}
 		v, set, ok := ParseUsageValue(e.Value)
 		if !ok {
 			return nil, ErrUsageValueInvalid(name, e.Value)
@@ -356,66 +497,96 @@ func limitsHold(snap *catalog.Snapshot, values map[usage.Period]map[string]int64
 }
 
 // Report enqueues a batch of transactions (POST /transactions.xml). Only the
-// credentials are checked on the request path; transactions naming unknown
-// applications or metrics are dropped, as Apisonator's report job does
-// (which records them as integration errors). It returns how many
-// transactions were accepted.
+// credentials and the parameters' shape are checked before the 202; the
+// transactions themselves are checked as Apisonator's ReportJob checks
+// them, all or nothing: one naming an unknown application or metric, a bad
+// usage value, or both app_id and user_key, and none of the batch is
+// applied (Apisonator records it as an integration error). A transaction
+// without usage, or whose usage is all "0", reports nothing. It returns
+// how many transactions were accepted.
 func (t *Transactor) Report(ctx context.Context, p *ReportParams) (int, error) {
 	now := t.now()
-	_, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "", now)
+	// The listener checks the parameters once it has a provider key,
+	// before the service is validated.
+	_, sid, err := t.resolveService(ctx, p.ProviderKey, p.ServiceToken, p.ServiceID, "", "", now, func() *Error { return p.Invalid })
 	if err != nil {
 		return 0, err
 	}
-	if len(p.Transactions) == 0 {
-		return 0, ErrTransactionsIsBlank()
+	if p.Invalid != nil {
+		return 0, p.Invalid
 	}
-	accepted := 0
+	var reports []usage.Report
 	for _, tr := range p.Transactions {
-		aid := strings.TrimSpace(tr.AppID)
-		if aid == "" && tr.UserKey != "" {
-			s2, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: sid, UserKey: tr.UserKey})
-			if err != nil {
-				return accepted, err
-			}
-			aid = s2.UserKeyAppID
+		rep, ok, err := t.reportOf(ctx, sid, tr, p.Ext.FlatUsage, now)
+		if err != nil {
+			return 0, err
 		}
-		if aid == "" {
-			continue
+		if !ok {
+			return 0, nil // the job fails whole: nothing applied
 		}
-		s3 := &catalog.Snapshot{}
-		if err := t.Catalog.LoadApplication(ctx, s3, sid, aid); err != nil {
-			return accepted, err
+		if rep != nil {
+			reports = append(reports, *rep)
 		}
-		if s3.App == nil {
-			continue
-		}
-		processed, err := processUsage(s3.Metrics, tr.Usage, p.Ext.FlatUsage)
-		var ae *Error
-		if errors.As(err, &ae) {
-			continue
-		} else if err != nil {
-			return accepted, err
-		}
-		if len(processed) == 0 {
-			accepted++
-			continue
-		}
-		ts := now
-		if tr.Timestamp != "" {
-			if x, err := parseTimestamp(tr.Timestamp); err == nil {
-				ts = x
-			}
-		}
-		rep := usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: ts}
-		for id, d := range processed {
-			rep.Usage[s3.Metrics.NameByID[id]] = d.value
-		}
-		if err := t.Queue.Enqueue(ctx, rep); err != nil {
-			return accepted, fmt.Errorf("enqueueing report: %w", err)
-		}
-		accepted++
 	}
-	return accepted, nil
+	for _, rep := range reports {
+		if err := t.Queue.Enqueue(ctx, rep); err != nil {
+			return 0, fmt.Errorf("enqueueing report: %w", err)
+		}
+	}
+	return len(p.Transactions), nil
+}
+
+// reportOf checks one transaction of a batch as ReportJob does
+// (Application.extract_id!, then the usage): ok false when Apisonator's
+// job would fail on it; a nil report when it has nothing to apply.
+func (t *Transactor) reportOf(ctx context.Context, sid string, tr Transaction, flat bool, now time.Time) (*usage.Report, bool, error) {
+	entries := withoutZeros(tr.Usage)
+	if len(tr.Usage) > 0 && len(entries) == 0 {
+		// filter_usages_with_0 drops it before the job: not even checked.
+		return nil, true, nil
+	}
+	aid := strings.TrimSpace(tr.AppID)
+	switch {
+	case aid != "" && tr.UserKey != "":
+		return nil, false, nil // authentication_error
+	case aid == "" && tr.UserKey != "":
+		s2, err := t.Catalog.LoadService(ctx, catalog.Credentials{ServiceID: sid, UserKey: tr.UserKey})
+		if err != nil {
+			return nil, false, err
+		}
+		aid = s2.UserKeyAppID
+	}
+	if aid == "" {
+		return nil, false, nil // user_key_invalid, application_not_found
+	}
+	s3 := &catalog.Snapshot{}
+	if err := t.Catalog.LoadApplication(ctx, s3, sid, aid); err != nil {
+		return nil, false, err
+	}
+	if s3.App == nil {
+		return nil, false, nil
+	}
+	if len(entries) == 0 {
+		return nil, true, nil // no usage: nothing to apply
+	}
+	processed, err := processUsage(s3.Metrics, entries, flat)
+	var ae *Error
+	if errors.As(err, &ae) {
+		return nil, false, nil // metric_invalid, usage_value_invalid
+	} else if err != nil {
+		return nil, false, err
+	}
+	ts := now
+	if tr.Timestamp != "" {
+		if x, err := parseTimestamp(tr.Timestamp); err == nil {
+			ts = x
+		}
+	}
+	rep := &usage.Report{ID: newID(), ServiceID: sid, AppID: aid, Usage: make(map[string]int64, len(processed)), Timestamp: ts}
+	for id, d := range processed {
+		rep.Usage[s3.Metrics.NameByID[id]] = d.value
+	}
+	return rep, true, nil
 }
 
 func parseTimestamp(s string) (time.Time, error) {

@@ -21,6 +21,21 @@ func (s *Status) XML() []byte {
 		b.WriteString(s.Reason.Message) // Apisonator does not escape the reason
 		b.WriteString("</reason>")
 	}
+	if s.OAuth {
+		// Status#add_application_section: id and key as they are, the
+		// redirect URL escaped.
+		b.WriteString("<application><id>")
+		b.WriteString(s.AppID)
+		b.WriteString("</id><key>")
+		b.WriteString(s.FirstKey)
+		b.WriteString("</key><")
+		b.WriteString(s.RedirectField)
+		b.WriteString(">")
+		b.WriteString(textEscaper.Replace(s.RedirectURL))
+		b.WriteString("</")
+		b.WriteString(s.RedirectField)
+		b.WriteString("></application>")
+	}
 	b.WriteString("<plan>")
 	b.WriteString(textEscaper.Replace(s.PlanName))
 	b.WriteString("</plan>")

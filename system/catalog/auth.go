@@ -80,7 +80,7 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	if len(app) == 0 {
 		return snap, nil
 	}
-	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: app["state"], PlanID: app["plan_id"], PlanName: app["plan_name"]}
+	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: app["state"], PlanID: app["plan_id"], PlanName: app["plan_name"], RedirectURL: app["redirect_url"]}
 	snap.AppKeys = stringList(res[4])
 	names := pairs(res[5])
 	snap.Metrics = Metrics{NameByID: names, Parent: pairs(res[6]), IDByName: make(map[string]string, len(names))}

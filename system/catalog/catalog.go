@@ -11,7 +11,7 @@
 //	catalog/service/{SID}/metric_names            hash: metric id -> name
 //	catalog/service/{SID}/metric_ids              hash: name -> metric id
 //	catalog/service/{SID}/metric_parents          hash: metric id -> parent metric id
-//	catalog/service/{SID}/app/{AID}               hash: state, plan_id, plan_name
+//	catalog/service/{SID}/app/{AID}               hash: state, plan_id, plan_name, redirect_url
 //	catalog/service/{SID}/app/{AID}/keys          set of application keys
 //	catalog/service/{SID}/user_key/{KEY}          string: application id
 //	catalog/service/{SID}/plan/{PID}/limits       hash: "{metric id}/{period}" -> max value
@@ -61,6 +61,8 @@ type Application struct {
 	State     string `json:"state"`
 	PlanID    string `json:"plan_id"`
 	PlanName  string `json:"plan_name"`
+	// RedirectURL is the OAuth redirect URL ("" for none).
+	RedirectURL string `json:"redirect_url,omitempty"`
 }
 
 // Limit is a usage limit of a plan: at most Value of metric per period.
@@ -189,16 +191,48 @@ func (s *Store) AppExists(ctx context.Context, sid, aid string) (bool, error) {
 	return n == 1, nil
 }
 
-// SaveApplication creates or overwrites an application.
+// SaveApplication creates or overwrites an application: its state (active
+// when empty) and every other attribute, an empty one removed.
 func (s *Store) SaveApplication(ctx context.Context, a Application) error {
-	if a.ServiceID == "" || a.ID == "" {
-		return fmt.Errorf("application: service_id and id are required")
-	}
 	if a.State == "" {
 		a.State = "active"
 	}
-	if err := s.rdb.HSet(ctx, appKey(a.ServiceID, a.ID), "state", a.State, "plan_id", a.PlanID, "plan_name", a.PlanName).Err(); err != nil {
-		return fmt.Errorf("saving application %s: %w", a.ID, err)
+	return s.SaveApplicationFields(ctx, a.ServiceID, a.ID, map[string]string{
+		"state": a.State, "plan_id": a.PlanID, "plan_name": a.PlanName, "redirect_url": a.RedirectURL})
+}
+
+// ApplicationFields are the attributes an application stores.
+var ApplicationFields = []string{"state", "plan_id", "plan_name", "redirect_url"}
+
+// SaveApplicationFields writes the attributes in set (state, plan_id,
+// plan_name, redirect_url) and leaves the others as they were, as
+// Apisonator's Application#save persists only the attributes given. An
+// empty redirect_url is removed.
+func (s *Store) SaveApplicationFields(ctx context.Context, sid, aid string, set map[string]string) error {
+	if sid == "" || aid == "" {
+		return fmt.Errorf("application: service_id and id are required")
+	}
+	var args []any
+	var del []string
+	for _, f := range ApplicationFields {
+		v, ok := set[f]
+		switch {
+		case !ok:
+		case f == "redirect_url" && v == "":
+			del = append(del, f)
+		default:
+			args = append(args, f, v)
+		}
+	}
+	pipe := s.rdb.TxPipeline()
+	if len(args) > 0 {
+		pipe.HSet(ctx, appKey(sid, aid), args...)
+	}
+	if len(del) > 0 {
+		pipe.HDel(ctx, appKey(sid, aid), del...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("saving application %s: %w", aid, err)
 	}
 	return nil
 }
@@ -212,7 +246,7 @@ func (s *Store) GetApplication(ctx context.Context, sid, aid string) (*Applicati
 	if len(m) == 0 {
 		return nil, ErrNotFound
 	}
-	return &Application{ServiceID: sid, ID: aid, State: m["state"], PlanID: m["plan_id"], PlanName: m["plan_name"]}, nil
+	return &Application{ServiceID: sid, ID: aid, State: m["state"], PlanID: m["plan_id"], PlanName: m["plan_name"], RedirectURL: m["redirect_url"]}, nil
 }
 
 // SaveUserKey maps a user_key to an application.
@@ -341,7 +375,7 @@ func (s *Store) LoadApplication(ctx context.Context, snap *Snapshot, sid, aid st
 	if len(m) == 0 {
 		return nil
 	}
-	snap.App = &Application{ServiceID: sid, ID: aid, State: m["state"], PlanID: m["plan_id"], PlanName: m["plan_name"]}
+	snap.App = &Application{ServiceID: sid, ID: aid, State: m["state"], PlanID: m["plan_id"], PlanName: m["plan_name"], RedirectURL: m["redirect_url"]}
 	snap.AppKeys = keys.Val()
 	snap.Metrics = Metrics{NameByID: names.Val(), Parent: parents.Val(), IDByName: make(map[string]string, len(names.Val()))}
 	for id, n := range snap.Metrics.NameByID {

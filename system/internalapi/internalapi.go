@@ -183,10 +183,11 @@ func metricHash(m *catalog.Metric) map[string]any {
 	return map[string]any{"service_id": m.ServiceID, "id": m.ID, "parent_id": nullable(m.ParentID), "name": m.Name}
 }
 
-// appHash is Application#to_hash (no redirect URLs here: OAuth is not served).
+// appHash is Application#to_hash of a stored application (no redirect URL:
+// null).
 func appHash(app *catalog.Application) map[string]any {
 	return map[string]any{"service_id": app.ServiceID, "id": app.ID, "state": app.State, "plan_id": app.PlanID,
-		"plan_name": app.PlanName, "redirect_url": nil}
+		"plan_name": app.PlanName, "redirect_url": nullable(app.RedirectURL)}
 }
 
 func nullable(s string) any {
@@ -284,28 +285,44 @@ func (a *API) getMetric(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"status": "found", "metric": metricHash(m)})
 }
 
+// appJSON is an application's attributes as given: nil when absent (or
+// null), which Apisonator's Application#save leaves as stored.
 type appJSON struct {
-	State    flexString `json:"state"`
-	PlanID   flexString `json:"plan_id"`
-	PlanName flexString `json:"plan_name"`
+	State       *flexString `json:"state"`
+	PlanID      *flexString `json:"plan_id"`
+	PlanName    *flexString `json:"plan_name"`
+	RedirectURL *flexString `json:"redirect_url"`
 }
 
-func (a *API) saveApp(w http.ResponseWriter, r *http.Request) (*catalog.Application, bool) {
+// saveApp is Application.save(attrs): the state is required (400
+// bad_request, ApplicationHasNoState), the attributes given are written and
+// the others kept, and the answer shows the attributes given (null for the
+// others), as Apisonator's to_hash of the object it saved does.
+func (a *API) saveApp(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
 	var in appJSON
 	if !decode(w, r, "application", &in) {
 		return nil, false
 	}
-	app := catalog.Application{ServiceID: r.PathValue("sid"), ID: r.PathValue("id"), State: string(in.State), PlanID: string(in.PlanID), PlanName: string(in.PlanName)}
-	if err := a.Catalog.SaveApplication(r.Context(), app); err != nil {
+	sid, id := r.PathValue("sid"), r.PathValue("id")
+	if in.State == nil {
+		writeJSON(w, 400, map[string]any{"status": "bad_request", "error": `Application with id="` + id + `" has no state`})
+		return nil, false
+	}
+	set := map[string]string{}
+	out := map[string]any{"service_id": sid, "id": id}
+	for f, v := range map[string]*flexString{"state": in.State, "plan_id": in.PlanID, "plan_name": in.PlanName, "redirect_url": in.RedirectURL} {
+		if v == nil {
+			out[f] = nil
+			continue
+		}
+		set[f] = string(*v)
+		out[f] = string(*v)
+	}
+	if err := a.Catalog.SaveApplicationFields(r.Context(), sid, id, set); err != nil {
 		internalError(w, err)
 		return nil, false
 	}
-	saved, err := a.Catalog.GetApplication(r.Context(), app.ServiceID, app.ID)
-	if err != nil {
-		internalError(w, err)
-		return nil, false
-	}
-	return saved, true
+	return out, true
 }
 
 func (a *API) createApp(w http.ResponseWriter, r *http.Request) {
@@ -319,7 +336,7 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if app, ok := a.saveApp(w, r); ok {
-		writeJSON(w, 201, map[string]any{"status": "created", "application": appHash(app)})
+		writeJSON(w, 201, map[string]any{"status": "created", "application": app})
 	}
 }
 
@@ -334,7 +351,7 @@ func (a *API) putApp(w http.ResponseWriter, r *http.Request) {
 		if exists {
 			st = "modified"
 		}
-		writeJSON(w, 200, map[string]any{"status": st, "application": appHash(app)})
+		writeJSON(w, 200, map[string]any{"status": st, "application": app})
 	}
 }
 

@@ -60,14 +60,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // calls are the transaction endpoints: their routes and the request_type
-// their metrics carry. NewMetrics and Handler both read this table, so a call
-// added here is routed and has its 2xx series started at 0.
+// their metrics carry (Apisonator's ListenerMetrics names: the OAuth calls
+// are authorize_oauth and authrep_oauth). NewMetrics and Handler both read
+// this table, so a call added here is routed and has its 2xx series
+// started at 0.
 var calls = []struct {
 	pattern, name string
 	handler       func(*Server, http.ResponseWriter, *http.Request)
 }{
 	{"GET /transactions/authrep.xml", "authrep", (*Server).authrep},
 	{"GET /transactions/authorize.xml", "authorize", (*Server).authorize},
+	{"GET /transactions/oauth_authrep.xml", "authrep_oauth", (*Server).oauthAuthrep},
+	{"GET /transactions/oauth_authorize.xml", "authorize_oauth", (*Server).oauthAuthorize},
 	{"POST /transactions.xml", "report", (*Server).report},
 }
 
@@ -323,6 +327,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	s.auth(w, r, apisonator.Authorize)
 }
 
+func (s *Server) oauthAuthrep(w http.ResponseWriter, r *http.Request) {
+	s.auth(w, r, apisonator.OAuthAuthrep)
+}
+
+func (s *Server) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
+	s.auth(w, r, apisonator.OAuthAuthorize)
+}
+
 func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mode) {
 	w.Header().Set("Content-Type", xmlContentType)
 	p, perr := apisonator.ParseAuthParams(r.URL.RawQuery)
@@ -335,7 +347,7 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, mode apisonator.Mo
 	}
 	st, err := s.tx.Authorize(r.Context(), p, mode)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, p.Ext.NoBody)
 		return
 	}
 	if !st.Authorized && p.Ext.RejectionReasonHeader {
@@ -386,14 +398,21 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	p, perr := apisonator.ParseReportParams(string(body))
 	if perr == nil {
-		p.Ext, perr = apisonator.ParseExtensions(r.Header.Get(optionsHeader), nil)
+		// no_body matters to an error's answer only: from the header, or
+		// the URL's query (Rack's query hash, which the exception catcher
+		// reads).
+		var noBody *string
+		if v, ok := r.URL.Query()["no_body"]; ok && len(v) > 0 {
+			noBody = &v[len(v)-1]
+		}
+		p.Ext, perr = apisonator.ParseExtensions(r.Header.Get(optionsHeader), noBody)
 	}
 	if perr != nil {
 		s.writeError(w, perr)
 		return
 	}
 	if _, err := s.tx.Report(r.Context(), p); err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, p.Ext.NoBody)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -408,9 +427,16 @@ func indexByte(s string, c byte) int {
 	return -1
 }
 
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail answers a failed call. An Apisonator error is written as its XML,
+// or with its status alone under no_body (the exception catcher's
+// prepare_body); any other error is a 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, noBody bool) {
 	var ae *apisonator.Error
 	if errors.As(err, &ae) {
+		if noBody {
+			w.WriteHeader(ae.Status)
+			return
+		}
 		s.writeError(w, ae)
 		return
 	}

@@ -361,8 +361,8 @@ func TestSuccessesStartAtZero(t *testing.T) {
 			got = append(got, fmt.Sprintf("%v=%g", m.GetLabel(), m.GetCounter().GetValue()))
 		}
 	}
-	if len(got) != 3 {
-		t.Fatalf("response-code series before any call: %v, want authrep, authorize and report 2xx at 0", got)
+	if len(got) != 5 {
+		t.Fatalf("response-code series before any call: %v, want authrep, authorize, authrep_oauth, authorize_oauth and report 2xx at 0", got)
 	}
 	for _, g := range got {
 		if !strings.HasSuffix(g, "=0") || !strings.Contains(g, `value:"2xx"`) {
