@@ -46,7 +46,7 @@ var Tools = []gotool.Tool{
 		// Our main with only the Corefile's plugins (tools/coredns/cmd).
 		Packages:  map[string]string{"./cmd/coredns": "coredns"},
 		Stamp:     "corefile-plugins",
-		ColdBuild: 2*time.Minute + 15*time.Second,
+		ColdBuild: 90 * time.Second,
 	},
 	{
 		// Debian's prometheus has no Kubernetes service discovery. Module
@@ -61,7 +61,7 @@ var Tools = []gotool.Tool{
 		// discoveries pull in were most of the cold build.
 		Tags:      []string{"remove_all_sd", "enable_kubernetes_sd"},
 		Stamp:     "sd-kubernetes",
-		ColdBuild: 5 * time.Minute,
+		ColdBuild: 3 * time.Minute,
 	},
 }
 
