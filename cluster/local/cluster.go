@@ -100,7 +100,7 @@ func (c *Cluster) containerdSocket() string {
 
 // bin is the path of a built binary.
 func (c *Cluster) bin(name string) string {
-	for _, t := range Tools {
+	for _, t := range append(Tools, MetricsServerTool) {
 		for _, out := range t.Packages {
 			if out == name {
 				return filepath.Join(t.Dir(c.cacheDir), name)

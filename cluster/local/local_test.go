@@ -164,3 +164,17 @@ func TestPrometheusConfigNeedsOnlyTheBuiltDiscoveries(t *testing.T) {
 		}
 	}
 }
+
+// Every binary the cluster runs, metrics-server (optional) among them, has
+// a tool that builds it.
+func TestEveryBinaryHasATool(t *testing.T) {
+	c := New(Options{StateDir: "/s", RunDir: "/r", CacheDir: "/c", MetricsServer: true})
+	for _, name := range []string{"kube-apiserver", "etcd", "coredns", "prometheus", "metrics-server"} {
+		if got := c.bin(name); !strings.HasPrefix(got, "/c/") {
+			t.Errorf("bin(%s) = %s", name, got)
+		}
+	}
+	if n := len(c.infraImages()); n != 3 {
+		t.Errorf("with MetricsServer: %d infra images, want pause, CoreDNS and metrics-server", n)
+	}
+}
