@@ -26,12 +26,19 @@ chmod 0755 "$r/kind" "$r/kind/bin" "$r"/kind/bin/* 2>/dev/null || true
 # reads. This VM is root without CAP_SYS_RESOURCE: no negative
 # oom_score_adj (shared/notes/local-cluster.md), so the CRI plugin must not
 # try to set one.
-sed 's/^\(\[plugins."io.containerd.grpc.v1.cri"\]\)$/\1\n  restrict_oom_score_adj = true/' \
+sed 's/^\( *restrict_oom_score_adj = \)false$/\1true/' \
 	"$files/etc/containerd/config.toml" > "$r/etc/containerd/config.toml"
-grep -q restrict_oom_score_adj "$r/etc/containerd/config.toml" || {
-	echo "kind-node.sh: no [plugins.\"io.containerd.grpc.v1.cri\"] table in kind's containerd config" >&2
+[ "$(grep -c '^ *restrict_oom_score_adj = true$' "$r/etc/containerd/config.toml")" = 1 ] || {
+	echo "kind-node.sh: kind's containerd config has no single 'restrict_oom_score_adj = false' to turn on" >&2
 	exit 1
 }
+
+# The base OCI spec kind's containerd config names, made as kind's base
+# Dockerfile makes it: containerd's default spec with kind's product_uuid
+# hook and no rlimits.
+chroot "$r" sh -c "ctr oci spec \
+	| jq '.hooks.createContainer[.hooks.createContainer | length] |= . + {\"path\": \"/kind/bin/mount-product-files.sh\"}' \
+	| jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json"
 
 # kind's units and scripts expect kind's own builds at these paths.
 ln -sf /usr/bin/containerd "$r/usr/local/bin/containerd"

@@ -43,9 +43,10 @@ var Tools = []gotool.Tool{
 	},
 	{
 		Name: "coredns", Version: "v1.15.0", Module: "github.com/coredns/coredns",
-		// Our main with only the Corefile's plugins (tools/coredns/cmd).
+		// Our main with only the plugins of the local cluster's Corefile and of
+		// kubeadm's (loop), the one kind runs (tools/coredns/cmd).
 		Packages:  map[string]string{"./cmd/coredns": "coredns"},
-		Stamp:     "corefile-plugins",
+		Stamp:     "corefile-plugins-loop",
 		ColdBuild: 90 * time.Second,
 	},
 	{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfrun/perfrun/cluster/kind"
 	"github.com/perfrun/perfrun/cluster/local"
 	"github.com/perfrun/perfrun/images"
 	"github.com/perfrun/perfrun/internal/gotool"
@@ -118,5 +119,33 @@ func newClusterCmd() *cobra.Command {
 	load.Flags().StringSliceVar(&tags, "tag", []string{"v1", "v2"}, "image tags to build (one release each)")
 	cmd.AddCommand(load)
 	cmd.AddCommand(newKwokCmd(&opts))
+	cmd.AddCommand(newKindImageCmd(&opts))
 	return cmd
+}
+
+// newKindImageCmd wires `perfrun cluster kind-image`: kind's node image
+// built offline from Debian's archive and the binaries the cache holds.
+func newKindImageCmd(opts *local.Options) *cobra.Command {
+	var o kind.NodeImageOptions
+	c := &cobra.Command{
+		Use:   "kind-image",
+		Short: "Build kind's node image (" + kind.NodeImageRepo + ":<version>-<digest>) offline, from Debian packages and perfrun's own Kubernetes build",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.Crictl == "" {
+				return badInput(fmt.Errorf("--crictl: the crictl binary is required (make crictl builds bin/tools/crictl)"))
+			}
+			o.Repo, o.CacheDir, o.Log = opts.SourceDir, opts.CacheDir, c.OutOrStdout()
+			ref, err := kind.BuildNodeImage(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), ref)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.Crictl, "crictl", "", "the crictl binary to put in the node (sigs.k8s.io/cri-tools)")
+	c.Flags().StringVar(&o.KindModule, "kind-module", "", "kind's module folder (default: $GOMODCACHE/sigs.k8s.io/kind@"+kind.KindVersion+")")
+	c.Flags().StringVar(&o.Docker, "docker", "docker", "the docker command (DOCKER_HOST from the environment)")
+	return c
 }
