@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 
+	"github.com/perfrun/perfrun/cluster"
 	"github.com/perfrun/perfrun/deploy"
 	"github.com/perfrun/perfrun/runner"
 	"github.com/perfrun/perfrun/scenario"
@@ -46,8 +47,9 @@ func init() {
 
 // The suite's cluster, set up once before the specs.
 var (
-	clusterEnv *clusters.Env
-	envCtx     context.Context
+	clusterEnv  *clusters.Env
+	envCtx      context.Context
+	setupFailed bool
 )
 
 func envOr(flagVal, key, def string) string {
@@ -82,10 +84,14 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	clusterOpts.ImageDir = filepath.Join(repo, "bin", "suites", "images")
 	e, err := clusters.Select(clusterOpts)
 	Expect(err).NotTo(HaveOccurred())
+	// Known before the setup runs: a setup that fails half-way (Prometheus
+	// or Chaos Mesh not installed, an image not loaded) still gets its
+	// cluster's logs kept and everything it started torn down.
+	clusterEnv, envCtx = e, context.WithoutCancel(ctx)
 	By(fmt.Sprintf("setting up the %s cluster", e.Name))
-	envCtx, err = clusters.Run(context.WithoutCancel(ctx), e.Config, e.Setup)
+	envCtx, err = clusters.Run(envCtx, e.Config, e.Setup)
+	setupFailed = err != nil
 	Expect(err).NotTo(HaveOccurred())
-	clusterEnv = e
 }, NodeTimeout(30*time.Minute))
 
 var _ = AfterSuite(func(ctx SpecContext) {
@@ -94,13 +100,21 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	}
 	if dir := envOr(*artifacts, "PERFRUN_ARTIFACTS", ""); dir != "" && clusterEnv.Name != clusters.Kubeconfig {
 		By("exporting cluster logs to " + dir)
-		for _, f := range clusterEnv.Export(dir) {
-			if _, err := f(envCtx, clusterEnv.Config); err != nil {
+		// From the provider itself: after a failed setup the e2e-framework
+		// context holds no cluster to export from.
+		if x, ok := clusterEnv.Provider.(cluster.LogExporter); ok {
+			if err := x.ExportLogs(ctx, dir); err != nil {
 				GinkgoWriter.Printf("exporting logs: %v\n", err)
 			}
 		}
 	}
 	By("tearing down what the suite set up")
+	if setupFailed {
+		if t, ok := clusterEnv.Provider.(cluster.Teardowner); ok {
+			Expect(t.Teardown(context.WithoutCancel(ctx), GinkgoWriter)).To(Succeed())
+		}
+		return
+	}
 	_, err := clusters.Run(envCtx, clusterEnv.Config, clusterEnv.Finish)
 	Expect(err).NotTo(HaveOccurred())
 }, NodeTimeout(10*time.Minute))

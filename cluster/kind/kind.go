@@ -32,7 +32,10 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 
 	"github.com/perfrun/perfrun/cluster"
+	"github.com/perfrun/perfrun/cluster/local"
 	"github.com/perfrun/perfrun/deploy"
+	"github.com/perfrun/perfrun/images"
+	"github.com/perfrun/perfrun/internal/promconf"
 )
 
 // Defaults, relative to the repository where they are paths. The kind
@@ -86,6 +89,13 @@ type Options struct {
 	// and pod kills are API deletes.
 	ChaosMeshVersion string
 	ChaosMeshValues  string
+	// Image is the node image of a new cluster. Default: perfrun's offline
+	// node image (BuildNodeImage with NodeImage), built when missing.
+	Image string
+	// NodeImage says where that image's parts come from; its Repo defaults
+	// to Repo and its CacheDir to local.DefaultCacheDir(). The same cache
+	// holds the Prometheus binary whose image the cluster runs.
+	NodeImage NodeImageOptions
 	// Run runs kind, helm and ip. Default Exec.
 	Run Runner
 	// Root says this process may change routes itself; otherwise they go
@@ -109,6 +119,7 @@ var (
 	_ cluster.Provider    = (*Provider)(nil)
 	_ cluster.Existing    = (*Provider)(nil)
 	_ cluster.ImageLister = (*Provider)(nil)
+	_ cluster.PauseImager = (*Provider)(nil)
 )
 
 // New returns the kind provider for o. A config file that is not there is
@@ -138,6 +149,12 @@ func New(o Options) (*Provider, error) {
 	if o.Run == nil {
 		o.Run = Exec
 	}
+	if o.NodeImage.Repo == "" {
+		o.NodeImage.Repo = o.Repo
+	}
+	if o.NodeImage.CacheDir == "" {
+		o.NodeImage.CacheDir = local.DefaultCacheDir()
+	}
 	p := &Provider{o: o, root: os.Geteuid() == 0}
 	if o.Root != nil {
 		p.root = *o.Root
@@ -147,6 +164,15 @@ func New(o Options) (*Provider, error) {
 
 // Name implements cluster.Provider.
 func (p *Provider) Name() string { return "kind" }
+
+// PauseImage implements cluster.PauseImager: the sandbox image of
+// perfrun's node image; with a node image of one's own (Image), kind's.
+func (p *Provider) PauseImage() string {
+	if p.o.Image != "" {
+		return "registry.k8s.io/pause:3.10"
+	}
+	return PauseImage
+}
 
 // ClusterName is the kind cluster's name.
 func (p *Provider) ClusterName() string { return p.o.Name }
@@ -171,8 +197,16 @@ func (p *Provider) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, 
 		fmt.Fprintf(log, "creating kind cluster %s from %s\n", p.o.Name, p.o.Config)
 		// Mark it ours before create returns: a half-made cluster is ours
 		// to delete too.
+		image := p.o.Image
+		if image == "" {
+			ni := p.o.NodeImage
+			ni.Log = log
+			if image, err = BuildNodeImage(ctx, ni); err != nil {
+				return nil, err
+			}
+		}
 		p.created = true
-		if _, err := p.o.Run(ctx, p.o.Binary, "create", "cluster", "--name", p.o.Name, "--config", p.o.Config, "--wait", "5m"); err != nil {
+		if _, err := p.o.Run(ctx, p.o.Binary, "create", "cluster", "--name", p.o.Name, "--image", image, "--config", p.o.Config, "--wait", "5m"); err != nil {
 			return nil, fmt.Errorf("creating kind cluster %s: %w", p.o.Name, err)
 		}
 	}
@@ -282,6 +316,9 @@ func (p *Provider) privileged(ctx context.Context, log io.Writer, name string, a
 // (fixtures/prometheus in perfrun-system), waits until it is available and
 // returns the URL of its ClusterIP.
 func (p *Provider) installPrometheus(ctx context.Context, client klient.Client, log io.Writer) (string, error) {
+	if err := p.loadPrometheusImage(ctx, log); err != nil {
+		return "", err
+	}
 	objs, err := deploy.Render(filepath.Join(p.o.Repo, Prometheus))
 	if err != nil {
 		return "", fmt.Errorf("kind prometheus: %w", err)
@@ -310,6 +347,35 @@ func (p *Provider) installPrometheus(ctx context.Context, client klient.Client, 
 		return "", fmt.Errorf("prometheus service: %w", err)
 	}
 	return fmt.Sprintf("http://%s:9090", svc.Spec.ClusterIP), nil
+}
+
+// PrometheusImage is the Prometheus kind runs (fixtures/kind/prometheus
+// names it): the one perfrun builds for the local cluster, so PromQL is
+// the same version on both (Prometheus 3; kind used to pull 2.53).
+const PrometheusImage = "docker.io/perfrun/prometheus:" + promconf.Version
+
+// loadPrometheusImage builds PrometheusImage from the cached Prometheus
+// build (building that when missing) and loads it unless the node has it.
+func (p *Provider) loadPrometheusImage(ctx context.Context, log io.Writer) error {
+	have, err := p.Images(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(have, PrometheusImage) {
+		return nil
+	}
+	cache := p.o.NodeImage.CacheDir
+	if err := local.BuildTools(ctx, p.o.NodeImage.Repo, cache, log); err != nil {
+		return err
+	}
+	tar := filepath.Join(cache, "images", "perfrun_prometheus_"+promconf.Version+".tar")
+	bin := filepath.Join(tool("prometheus").Dir(cache), "prometheus")
+	if err := images.BuildTo(tar, images.Spec{Ref: PrometheusImage, Files: []images.File{{Src: bin, Dst: "/bin/prometheus"}},
+		Entrypoint: []string{"/bin/prometheus"}, User: "65534"}); err != nil {
+		return fmt.Errorf("kind prometheus image: %w", err)
+	}
+	fmt.Fprintf(log, "loading %s\n", PrometheusImage)
+	return p.LoadImages(ctx, []string{tar})
 }
 
 // installChaosMesh installs the Chaos Mesh chart with the containerd

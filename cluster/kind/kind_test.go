@@ -91,7 +91,7 @@ func TestNewDefaultsAndBadConfig(t *testing.T) {
 
 func TestEnsureCreatesThenStopsAtTheUnreachableNode(t *testing.T) {
 	f := &fake{outputs: map[string]string{"kind get clusters": "other\n", "kind get kubeconfig": unreachable}}
-	p := newFake(t, f, Options{Name: "nightly"})
+	p := newFake(t, f, Options{Name: "nightly", Image: "perfrun/kind-node:test"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := p.Ensure(ctx, &strings.Builder{})
@@ -100,7 +100,7 @@ func TestEnsureCreatesThenStopsAtTheUnreachableNode(t *testing.T) {
 	}
 	want := []string{
 		"kind get clusters",
-		"kind create cluster --name nightly --config " + filepath.Join(repoRoot(t), DefaultConfig) + " --wait 5m",
+		"kind create cluster --name nightly --image perfrun/kind-node:test --config " + filepath.Join(repoRoot(t), DefaultConfig) + " --wait 5m",
 		"kind get kubeconfig --name nightly",
 	}
 	if strings.Join(f.calls, "\n") != strings.Join(want, "\n") {
@@ -147,7 +147,7 @@ func TestEnsureErrorsCarryTheCommand(t *testing.T) {
 		t.Errorf("Ensure: %v", err)
 	}
 	f = &fake{outputs: map[string]string{"kind get clusters": ""}, fail: map[string]bool{"kind create cluster": true}}
-	p = newFake(t, f, Options{})
+	p = newFake(t, f, Options{Image: "perfrun/kind-node:test"})
 	if _, err := p.Ensure(context.Background(), &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "creating kind cluster perfrun") {
 		t.Errorf("Ensure: %v", err)
 	}

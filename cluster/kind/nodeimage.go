@@ -62,7 +62,8 @@ type NodeImageOptions struct {
 	// CacheDir holds the built tools (local.Tools, KubeadmTool) and the
 	// root filesystem, kind-node-<version>/rootfs.
 	CacheDir string
-	// Crictl is the crictl binary (sigs.k8s.io/cri-tools, `make crictl`).
+	// Crictl is the crictl binary (sigs.k8s.io/cri-tools, `make crictl`);
+	// default: crictl on PATH.
 	Crictl string
 	// KindModule is kind's module folder (its images/base/files); default
 	// $GOMODCACHE/sigs.k8s.io/kind@v0.33.0.
@@ -103,7 +104,11 @@ func BuildNodeImage(ctx context.Context, o NodeImageOptions) (string, error) {
 		o.Log = io.Discard
 	}
 	if o.Crictl == "" {
-		return "", errors.New("kind node image: crictl is required (make crictl builds it)")
+		c, err := exec.LookPath("crictl")
+		if err != nil {
+			return "", errors.New("kind node image: crictl is required, none on PATH (make crictl builds bin/tools/crictl)")
+		}
+		o.Crictl = c
 	}
 	if _, err := os.Stat(o.Crictl); err != nil {
 		return "", fmt.Errorf("kind node image: crictl: %w", err)

@@ -73,6 +73,11 @@ func New(name string, o Options) (cluster.Provider, error) {
 		if o.Kind.Repo == "" {
 			o.Kind.Repo = o.Repo
 		}
+		if o.Kind.NodeImage.CacheDir == "" {
+			// The node image and kind's Prometheus come from the same
+			// builds as the local cluster's.
+			o.Kind.NodeImage.CacheDir = o.Local.CacheDir
+		}
 		p, err := kind.New(o.Kind)
 		if err != nil {
 			return nil, &OptionError{Option: "kind-config", Err: err}

@@ -132,9 +132,6 @@ func newKindImageCmd(opts *local.Options) *cobra.Command {
 		Short: "Build kind's node image (" + kind.NodeImageRepo + ":<version>-<digest>) offline, from Debian packages and perfrun's own Kubernetes build",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if o.Crictl == "" {
-				return badInput(fmt.Errorf("--crictl: the crictl binary is required (make crictl builds bin/tools/crictl)"))
-			}
 			o.Repo, o.CacheDir, o.Log = opts.SourceDir, opts.CacheDir, c.OutOrStdout()
 			ref, err := kind.BuildNodeImage(c.Context(), o)
 			if err != nil {
@@ -144,7 +141,7 @@ func newKindImageCmd(opts *local.Options) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&o.Crictl, "crictl", "", "the crictl binary to put in the node (sigs.k8s.io/cri-tools)")
+	c.Flags().StringVar(&o.Crictl, "crictl", "", "the crictl binary to put in the node (sigs.k8s.io/cri-tools; default: crictl on PATH)")
 	c.Flags().StringVar(&o.KindModule, "kind-module", "", "kind's module folder (default: $GOMODCACHE/sigs.k8s.io/kind@"+kind.KindVersion+")")
 	c.Flags().StringVar(&o.Docker, "docker", "docker", "the docker command (DOCKER_HOST from the environment)")
 	return c
