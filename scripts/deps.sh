@@ -11,6 +11,15 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v prometheus >/dev/null || need+=(prometheus)
 # shellcheck: actionlint (make test-workflows) checks the workflows' run: steps with it.
 command -v shellcheck >/dev/null || need+=(shellcheck)
+# kind's path (make kind-smoke, nightly): a Docker daemon perfrun starts itself
+# (scripts/dockerd.sh; the package's service is not started), mmdebstrap for
+# the node's root filesystem, jq and capsh for scripts/runc-bounded.sh, nft
+# for kube-proxy's image.
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v jq >/dev/null || need+=(jq)
+command -v capsh >/dev/null || need+=(libcap2-bin)
+command -v nft >/dev/null || need+=(nftables)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) != 0 ]]; then
