@@ -4,7 +4,8 @@
 # offline node image (built when missing), runs the smoke scenario on it
 # and deletes the cluster; Docker is perfrun's own when none answers
 # (scripts/with-docker.sh). Then nothing may be left: no kind cluster, and
-# the host's links, routes, iptables and nftables rules and mounts as they
+# the host's links, routes, iptables and nftables rules, mounts and kernel
+# settings as they
 # were before (the same checks as the local cluster's test).
 set -eu
 results=${1:?usage: kind-smoke.sh RESULTS}
@@ -21,6 +22,13 @@ snapshot() {
 	iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' >"$1/iptables" || true
 	nft list ruleset 2>/dev/null >"$1/nft" || true
 	awk '{print $2, $3}' /proc/mounts | sort >"$1/mounts"
+	# The kernel settings a node's kubelet changes on the shared kernel
+	# (cluster/local.Sysctls; the kind provider puts them back).
+	for k in vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops \
+		kernel/keys/root_maxkeys kernel/keys/root_maxbytes net/ipv4/ip_forward \
+		net/ipv4/conf/all/route_localnet net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do
+		echo "$k $(cat /proc/sys/$k 2>/dev/null || echo -)"
+	done >"$1/sysctl"
 }
 mkdir -p "$base/before" "$base/after"
 snapshot "$base/before"
@@ -34,7 +42,7 @@ sh "$here/with-docker.sh" sh -c '
 	exit $s' "$perfrun" "$repo" "$k6" "$results" || status=$?
 echo "kind-smoke: perfrun run on kind exited $status in $(( $(date +%s) - start ))s"
 snapshot "$base/after"
-for f in link route iptables nft mounts; do
+for f in link route iptables nft mounts sysctl; do
 	if ! diff -u "$base/before/$f" "$base/after/$f"; then
 		echo "kind-smoke: the host's $f changed (above)" >&2
 		status=1

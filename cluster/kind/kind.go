@@ -113,6 +113,11 @@ type Provider struct {
 	access  *cluster.Access
 	created bool   // Ensure created the cluster
 	nodeIP  string // the routes' gateway, once routed
+	// sysctls are the host's kernel settings before Ensure created the
+	// cluster: a kind node shares this machine's kernel, and its kubelet
+	// sets some that are not namespaced (local.Sysctls); Teardown puts them
+	// back.
+	sysctls map[string]string
 }
 
 var (
@@ -206,6 +211,7 @@ func (p *Provider) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, 
 			}
 		}
 		p.created = true
+		p.sysctls = local.ReadSysctls()
 		if _, err := p.o.Run(ctx, p.o.Binary, "create", "cluster", "--name", p.o.Name, "--image", image, "--config", p.o.Config, "--wait", "5m"); err != nil {
 			return nil, fmt.Errorf("creating kind cluster %s: %w", p.o.Name, err)
 		}
@@ -349,6 +355,26 @@ func (p *Provider) installPrometheus(ctx context.Context, client klient.Client, 
 	return fmt.Sprintf("http://%s:9090", svc.Spec.ClusterIP), nil
 }
 
+// restoreSysctls writes back the kernel settings the cluster's kubelet
+// changed on this machine (kubelet's overcommit and panic settings, the
+// bridge's netfilter calls), as the local cluster's down does.
+func (p *Provider) restoreSysctls(ctx context.Context, log io.Writer) error {
+	now := local.ReadSysctls()
+	var errs []error
+	for _, k := range local.Sysctls {
+		was, ok := p.sysctls[k]
+		if !ok || now[k] == was {
+			continue
+		}
+		kv := strings.ReplaceAll(k, "/", ".") + "=" + was
+		if err := p.privileged(ctx, log, "sysctl", "-w", kv); err != nil {
+			errs = append(errs, fmt.Errorf("restoring %s: %w", kv, err))
+		}
+	}
+	p.sysctls = nil
+	return errors.Join(errs...)
+}
+
 // PrometheusImage is the Prometheus kind runs (fixtures/kind/prometheus
 // names it): the one perfrun builds for the local cluster, so PromQL is
 // the same version on both (Prometheus 3; kind used to pull 2.53).
@@ -487,6 +513,7 @@ func (p *Provider) Teardown(ctx context.Context, log io.Writer) error {
 			errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", p.o.Name, err))
 		}
 		p.created = false
+		errs = append(errs, p.restoreSysctls(ctx, log))
 		if err := os.Remove(p.o.Kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
