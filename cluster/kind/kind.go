@@ -286,11 +286,33 @@ func (p *Provider) route(ctx context.Context, client klient.Client, log io.Write
 		return err
 	}
 	for _, cidr := range []string{PodCIDR, ServiceCIDR} {
+		// Another route inside the range (the local cluster's bridge is a
+		// /24 of it) would win over the node's or be replaced by it: both
+		// clusters broken, one silently.
+		out, err := p.o.Run(ctx, "ip", "-o", "route", "show", "to", "root", cidr)
+		if err != nil {
+			return fmt.Errorf("reading the routes of %s: %w", cidr, err)
+		}
+		if err := foreignRoute(string(out), cidr, ip); err != nil {
+			return err
+		}
 		if err := p.privileged(ctx, log, "ip", "route", "replace", cidr, "via", ip); err != nil {
 			return fmt.Errorf("routing %s to the kind node: %w", cidr, err)
 		}
 	}
 	p.nodeIP = ip
+	return nil
+}
+
+// foreignRoute says which line of `ip -o route show to root CIDR` is not
+// the node's own route of cidr, if any.
+func foreignRoute(routes, cidr, nodeIP string) error {
+	for _, l := range strings.Split(strings.TrimSpace(routes), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !(len(f) >= 3 && f[0] == cidr && f[1] == "via" && f[2] == nodeIP) {
+			return fmt.Errorf("kind: this machine already routes %s (%s): another cluster uses the range "+
+				"(the local one? perfrun cluster down first)", cidr, strings.TrimSpace(l))
+		}
+	}
 	return nil
 }
 

@@ -190,6 +190,22 @@ func TestRoutesGoThroughSudoUnlessRoot(t *testing.T) {
 	}
 }
 
+func TestForeignRouteStopsACollision(t *testing.T) {
+	for _, c := range []struct {
+		routes, want string
+	}{
+		{"", ""},
+		{PodCIDR + " via 198.18.254.2 dev br-1 \n", ""},
+		{"198.18.0.0/24 dev perfrun-br0 proto kernel scope link src 198.18.0.1\n", "198.18.0.0/24 dev perfrun-br0"},
+		{PodCIDR + " via 198.18.254.9 dev br-1\n", "via 198.18.254.9"},
+	} {
+		err := foreignRoute(c.routes, PodCIDR, "198.18.254.2")
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "perfrun cluster down")) {
+			t.Errorf("routes %q: %v, want %q", c.routes, err, c.want)
+		}
+	}
+}
+
 func TestNodeIP(t *testing.T) {
 	node := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "perfrun-control-plane"}, Status: corev1.NodeStatus{
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "perfrun-control-plane"}, {Type: corev1.NodeInternalIP, Address: "172.18.0.2"}}}}
