@@ -17,6 +17,7 @@ command -v shellcheck >/dev/null || need+=(shellcheck)
 # for kube-proxy's image.
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+[[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || need+=(debian-archive-keyring)
 command -v jq >/dev/null || need+=(jq)
 command -v capsh >/dev/null || need+=(libcap2-bin)
 command -v nft >/dev/null || need+=(nftables)
