@@ -452,17 +452,46 @@ func (c *Client) podProblems(ctx context.Context, ns string) string {
 	return strings.Join(out, "; ")
 }
 
-// DeleteNamespace deletes the run's namespace and waits (bounded) until it
-// is gone, so that nothing of the run is left. Its pods are then deleted
-// with no grace period: the run's results are already collected, and the
-// namespace controller would otherwise wait out each pod's grace (a worker
-// finishing jobs against a Redis already gone takes all of its 30 s).
+// DeleteNamespace deletes a namespace and waits (bounded) until it is gone,
+// so that nothing of it is left (perfrun clean). Its pods are deleted as
+// StopNamespace deletes them.
 func (c *Client) DeleteNamespace(ctx context.Context, ns string, timeout time.Duration) error {
-	grace := int64(0)
+	return c.deleteNamespace(ctx, ns, timeout, true)
+}
+
+// StopNamespace deletes the run's namespace and waits (bounded) until
+// nothing of it runs: the namespace is terminating, so that it takes no new
+// object (a ReplicaSet or StatefulSet replacing a pod is refused), and none
+// of its pods is left. It does not wait for the namespace itself to go: the
+// namespace controller starts on it only 5 s after the deletion (its fixed
+// namespaceDeletionGracePeriod) and then removes objects that no longer run
+// anything; a namespace a finalizer holds is what perfrun clean finds.
+//
+// The pods are deleted with a grace period of 1 s, not 0: a pod deleted
+// with 0 leaves the API at once while its containers still run until the
+// kubelet gets to them, so its absence would not say they stopped; with 1 s
+// it leaves when the kubelet has stopped its containers (SIGKILL after the
+// second). The run's results are already collected: the pods' own grace
+// (a worker finishing jobs against a Redis already gone takes all of its
+// 30 s) is not waited out.
+func (c *Client) StopNamespace(ctx context.Context, ns string, timeout time.Duration) error {
+	return c.deleteNamespace(ctx, ns, timeout, false)
+}
+
+// podStopGrace is the grace period teardown gives a run's pods (seconds).
+const podStopGrace = 1
+
+func (c *Client) deleteNamespace(ctx context.Context, ns string, timeout time.Duration, untilGone bool) error {
+	grace, podGrace := int64(0), int64(podStopGrace)
+	stopPods := func(ctx context.Context) {
+		// Best effort: the namespace goes either way.
+		_ = c.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &podGrace}, metav1.ListOptions{})
+	}
 	// Retried until the timeout: a teardown must outlast an API server
 	// that restarts under it, or the run's namespace is left behind.
 	deleted, last := false, error(nil)
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+	var left []string // pods still there at the last poll
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		if !deleted {
 			err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 			switch {
@@ -473,19 +502,41 @@ func (c *Client) DeleteNamespace(ctx context.Context, ns string, timeout time.Du
 				return false, nil
 			}
 			deleted = true
-			// Best effort: the namespace goes either way.
-			_ = c.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, metav1.ListOptions{})
+			stopPods(ctx)
 		}
-		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		last = err
-		return apierrors.IsNotFound(err), nil
+		if untilGone {
+			_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			last = err
+			return apierrors.IsNotFound(err), nil
+		}
+		pods, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		left = left[:0]
+		again := false
+		for _, p := range pods.Items {
+			left = append(left, p.Name)
+			// Created in the moment before the API saw the namespace
+			// terminating.
+			again = again || p.DeletionTimestamp == nil
+		}
+		if again {
+			stopPods(ctx)
+		}
+		return len(left) == 0, nil
 	})
 	switch {
 	case err == nil:
 		return nil
 	case !deleted:
 		return fmt.Errorf("deleting namespace %s: %w", ns, cmp.Or(last, err))
-	default:
+	case untilGone:
 		return fmt.Errorf("namespace %s still terminating after %s", ns, timeout)
+	case len(left) > 0:
+		return fmt.Errorf("namespace %s: pods still there after %s: %s", ns, timeout, strings.Join(left, ", "))
+	default:
+		return fmt.Errorf("namespace %s: listing its pods: %w", ns, cmp.Or(last, err))
 	}
 }

@@ -143,16 +143,16 @@ func TestDeleteNamespaceRetries(t *testing.T) {
 	if _, err := kube.CoreV1().Namespaces().Get(context.Background(), "perfrun-x", metav1.GetOptions{}); err == nil {
 		t.Error("namespace still there")
 	}
-	// The pods go at once, not after their grace periods.
+	// The pods go after a second, not after their own grace periods.
 	var podsDeleted bool
 	for _, a := range kube.Actions() {
 		if dc, ok := a.(k8stesting.DeleteCollectionActionImpl); ok && a.GetResource().Resource == "pods" && a.GetNamespace() == "perfrun-x" {
 			g := dc.DeleteOptions.GracePeriodSeconds
-			podsDeleted = g != nil && *g == 0
+			podsDeleted = g != nil && *g == podStopGrace
 		}
 	}
 	if !podsDeleted {
-		t.Error("the namespace's pods were not deleted with grace period 0")
+		t.Errorf("the namespace's pods were not deleted with grace period %d", podStopGrace)
 	}
 	fails = 1000
 	kube = fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "perfrun-y"}})
@@ -162,6 +162,41 @@ func TestDeleteNamespaceRetries(t *testing.T) {
 	c = &Client{Kube: kube}
 	if err := c.DeleteNamespace(context.Background(), "perfrun-y", 1500*time.Millisecond); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("an API that never answers: %v", err)
+	}
+}
+
+// StopNamespace returns once the namespace is terminating and holds no
+// pods, without waiting for the namespace to go; a pod that does not go
+// (held here by a finalizer) is its error, named.
+func TestStopNamespace(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "perfrun-s"}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "worker-0", Namespace: "perfrun-s"}}
+	kube := fake.NewClientset(ns, pod)
+	// The namespace stays (terminating), as the namespace controller
+	// leaves it for its first 5 s.
+	kube.PrependReactor("delete", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, nil
+	})
+	// The fake's delete-collection deletes nothing: the kubelet's part.
+	kube.PrependReactor("delete-collection", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, kube.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), a.GetNamespace(), "worker-0")
+	})
+	c := &Client{Kube: kube}
+	if err := c.StopNamespace(context.Background(), "perfrun-s", 5*time.Second); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := kube.CoreV1().Pods("perfrun-s").Get(context.Background(), "worker-0", metav1.GetOptions{}); err == nil {
+		t.Error("pod still there")
+	}
+
+	kube = fake.NewClientset(ns, pod)
+	kube.PrependReactor("delete-collection", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, nil // held
+	})
+	c = &Client{Kube: kube}
+	err := c.StopNamespace(context.Background(), "perfrun-s", time.Second)
+	if err == nil || !strings.Contains(err.Error(), "pods still there after 1s: worker-0") {
+		t.Errorf("a pod that stays: %v", err)
 	}
 }
 

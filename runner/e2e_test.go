@@ -94,12 +94,36 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	kube := kubernetes.NewForConfigOrDie(cfg)
+	// Nothing runs: a run's namespace may still be terminating (the run
+	// does not wait out the namespace controller's 5 s), but it holds no
+	// pod, and Kubernetes removes it without the run.
 	nss, err := kube.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: deploy.RunLabel})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nss.Items) != 0 {
-		t.Errorf("run namespaces left: %d (%s...)", len(nss.Items), nss.Items[0].Name)
+	for _, n := range nss.Items {
+		pods, err := kube.CoreV1().Pods(n.Name).List(context.Background(), metav1.ListOptions{})
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case n.DeletionTimestamp == nil:
+			t.Errorf("run namespace %s left, not terminating", n.Name)
+		case len(pods.Items) > 0:
+			t.Errorf("run namespace %s: %d pods left", n.Name, len(pods.Items))
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		nss, err := kube.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: deploy.RunLabel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nss.Items) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("run namespaces left a minute after the runs: %d (%s...)", len(nss.Items), nss.Items[0].Name)
+			break
+		}
 	}
 	if out, err := exec.Command("pgrep", "-f", k6+" run").Output(); err == nil {
 		t.Errorf("k6 processes left: %s", out)

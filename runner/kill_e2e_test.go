@@ -189,26 +189,32 @@ func TestKilledInEachPhase(t *testing.T) {
 		r := start(t)
 		waitPhase(t, r, result.PhaseLoad)
 		ns := read(r).Namespace
-		// A finalizer nothing removes holds the namespace in Terminating,
-		// so the teardown is still going when the second SIGINT comes, as
-		// on a cluster that is stuck; it is lifted before perfrun clean.
+		// A finalizer nothing removes holds a pod of the namespace, so the
+		// teardown, which waits until no pod is left, is still going when
+		// the second SIGINT comes, as on a cluster that is stuck; it is
+		// lifted before perfrun clean.
 		const hold = "perfrun.dev/test-hold"
+		pods, err := kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil || len(pods.Items) == 0 {
+			t.Fatalf("pods of %s: %v (%d)", ns, err, len(pods.Items))
+		}
+		held := pods.Items[0].Name
 		setFinalizers := func(f []string) error {
-			n, err := kube.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+			p, err := kube.CoreV1().Pods(ns).Get(context.Background(), held, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
-			n.Finalizers = f
-			_, err = kube.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{})
+			p.Finalizers = f
+			_, err = kube.CoreV1().Pods(ns).Update(context.Background(), p, metav1.UpdateOptions{})
 			return err
 		}
 		if err := setFinalizers([]string{hold}); err != nil {
-			t.Fatalf("holding namespace %s: %v", ns, err)
+			t.Fatalf("holding pod %s/%s: %v", ns, held, err)
 		}
 		t.Cleanup(func() { _ = setFinalizers(nil) })
 		_ = r.cmd.Process.Signal(os.Interrupt)
 		waitPhase(t, r, result.PhaseTeardown)
-		time.Sleep(time.Second) // teardown is waiting on the namespace
+		time.Sleep(time.Second) // teardown is waiting on the held pod
 		sent := time.Now()
 		_ = r.cmd.Process.Signal(os.Interrupt)
 		select {

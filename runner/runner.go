@@ -467,7 +467,7 @@ func (r *runState) tearDown() error {
 	}
 	var err error
 	_ = r.step("teardown", func() error {
-		err = errors.Join(r.dc.DeleteNamespace(ctx, r.ns, timeout), r.tearDownSource(ctx))
+		err = errors.Join(r.dc.StopNamespace(ctx, r.ns, timeout), r.tearDownSource(ctx))
 		return err
 	})
 	return err

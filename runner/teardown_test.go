@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/perfrun/perfrun/cluster/kubeconfig"
@@ -16,10 +18,11 @@ import (
 	"github.com/perfrun/perfrun/result"
 )
 
-// A teardown that cannot remove the namespace (held here by a finalizer
-// nothing removes) is recorded in result.json and junit.xml, and the run
-// still completes its folder. Against a real API server and Prometheus;
-// no pod ever runs, so the run is interrupted in its deploy phase.
+// A teardown that cannot stop the namespace's pods (one held here by a
+// finalizer nothing removes) is recorded in result.json and junit.xml, and
+// the run still completes its folder. Against a real API server and
+// Prometheus; no kubelet runs the system's pods, so the run is interrupted
+// in its deploy phase.
 func TestTeardownErrorIsRecorded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this test runs a real kube-apiserver, etcd, kube-controller-manager and Prometheus")
@@ -37,14 +40,19 @@ func TestTeardownErrorIsRecorded(t *testing.T) {
 		ns := <-started
 		deadline := time.Now().Add(time.Minute)
 		for {
-			n, err := api.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			// The ServiceAccount admission wants the default account,
+			// which no controller makes here.
+			_, err := api.Kube.CoreV1().ServiceAccounts(ns).Create(ctx,
+				&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+			if err == nil || apierrors.IsAlreadyExists(err) {
+				_, err = api.Kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{hold}},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause"}}}}, metav1.CreateOptions{})
+			}
 			if err == nil {
-				n.Finalizers = append(n.Finalizers, hold)
-				if _, err = api.Kube.CoreV1().Namespaces().Update(ctx, n, metav1.UpdateOptions{}); err == nil {
-					cancel() // stop the run: its teardown now waits on the finalizer
-					held <- nil
-					return
-				}
+				cancel() // stop the run: its teardown now waits on the finalizer
+				held <- nil
+				return
 			}
 			if time.Now().After(deadline) {
 				held <- err
@@ -59,10 +67,10 @@ func TestTeardownErrorIsRecorded(t *testing.T) {
 		t.Fatalf("holding the namespace: %v", herr)
 	}
 	t.Cleanup(func() {
-		n, err := api.Kube.CoreV1().Namespaces().Get(context.Background(), res.Namespace, metav1.GetOptions{})
+		p, err := api.Kube.CoreV1().Pods(res.Namespace).Get(context.Background(), "held", metav1.GetOptions{})
 		if err == nil {
-			n.Finalizers = nil
-			_, _ = api.Kube.CoreV1().Namespaces().Update(context.Background(), n, metav1.UpdateOptions{})
+			p.Finalizers = nil
+			_, _ = api.Kube.CoreV1().Pods(res.Namespace).Update(context.Background(), p, metav1.UpdateOptions{})
 		}
 	})
 	if err == nil || !strings.Contains(err.Error(), "interrupted during deploy") {
@@ -72,7 +80,7 @@ func TestTeardownErrorIsRecorded(t *testing.T) {
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	want := "namespace " + res.Namespace + " still terminating after 3s"
+	want := "namespace " + res.Namespace + ": pods still there after 3s: held"
 	if !strings.Contains(got.TeardownError, want) || !got.Complete || got.Phase != result.PhaseDone {
 		t.Errorf("result.json: teardownError %q (want %q), complete %v, phase %q", got.TeardownError, want, got.Complete, got.Phase)
 	}

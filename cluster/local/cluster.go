@@ -304,6 +304,10 @@ func (c *Cluster) prometheus() component {
 			// k6 pushes its metrics here (experimental-prometheus-rw).
 			"--web.enable-remote-write-receiver",
 			"--web.enable-lifecycle",
+			// New targets (a run's pods) are handed to the scrapers
+			// every second rather than every 5 s: the deploy waits for
+			// their first scrapes.
+			"--scrape.discovery-reload-interval=1s",
 		},
 		ready: httpReady(http.DefaultClient, PrometheusURL+"/-/ready"),
 	}

@@ -257,18 +257,20 @@ conntrack:
 
 // prometheusConfig scrapes every pod that asks to be scraped through the
 // usual prometheus.io/* annotations, found through the cluster's API with
-// Prometheus's own client certificate (RBAC in the addons).
+// Prometheus's own client certificate (RBAC in the addons); the pods of a
+// run's namespace every promconf.RunScrapeInterval.
 func (c *Cluster) prometheusConfig() string {
 	return fmt.Sprintf(promconf.Global+`scrape_configs:
 - job_name: kubernetes-pods
   kubernetes_sd_configs:
   - role: pod
     kubeconfig_file: %q
+    attach_metadata: {namespace: true}
   relabel_configs:
   - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
     action: keep
     regex: "true"
-  - source_labels: [__meta_kubernetes_pod_phase]
+`+promconf.RunRelabel+`  - source_labels: [__meta_kubernetes_pod_phase]
     action: drop
     regex: Pending|Succeeded|Failed
   - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]

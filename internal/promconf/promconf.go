@@ -5,6 +5,8 @@
 // what a run's Prometheus stores (native histograms, no _bucket series).
 package promconf
 
+import "fmt"
+
 // Version is the Prometheus module version the local cluster builds
 // (Prometheus 3.16.0), into $PERFRUN_CACHE/prometheus-VERSION/prometheus.
 const Version = "v0.316.0"
@@ -12,6 +14,26 @@ const Version = "v0.316.0"
 // ScrapeInterval is how often the local cluster's Prometheus scrapes, in
 // seconds: the report's rate windows and query step are sized on it.
 const ScrapeInterval = 5
+
+// RunScrapeInterval is how often it scrapes the pods of a run's namespace
+// (labelled perfrun.dev/run), in seconds: the deploy's wait for two scrapes
+// and the drain's wait for the last one are bounded by it, and a run's
+// pods are few. Every other pod keeps ScrapeInterval.
+const RunScrapeInterval = 1
+
+// RunRelabel is the kubernetes-pods job's relabelling that gives a run's
+// pods RunScrapeInterval (and as long a timeout: Prometheus refuses a
+// timeout above the interval). It needs the job's pods discovered with
+// their namespace's metadata (attach_metadata: {namespace: true}).
+var RunRelabel = fmt.Sprintf(`  - source_labels: [__meta_kubernetes_namespace_labelpresent_perfrun_dev_run]
+    regex: "true"
+    target_label: __scrape_interval__
+    replacement: %[1]ds
+  - source_labels: [__meta_kubernetes_namespace_labelpresent_perfrun_dev_run]
+    regex: "true"
+    target_label: __scrape_timeout__
+    replacement: %[1]ds
+`, RunScrapeInterval)
 
 // Global is the global section of the local cluster's prometheus.yml.
 const Global = `global:
