@@ -507,7 +507,8 @@ func TestAuthrepManyMatchesSingleCalls(t *testing.T) {
 					t.Fatalf("server saw %d requests, want 300", n)
 				}
 				tot := vu.totals()
-				if tot["backend_hits_accepted{metric=hits}"] != 300 || tot["backend_call_duration{call=authrep}"] != 300 {
+				if tot["backend_hits_accepted{metric=hits}"] != 300 || tot["backend_call_duration{call=authrep}"] != 300 ||
+					tot["backend_results{call=authrep}{outcome=authorized}"] != 300 {
 					t.Fatalf("metrics: %v", tot)
 				}
 			})

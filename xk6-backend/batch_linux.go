@@ -59,6 +59,7 @@ func sockaddrOf(t *target) (syscall.Sockaddr, int, error) {
 func (c *Client) batchEpoll(b batch) BatchSummary {
 	var sum BatchSummary
 	em := c.newEmitter()
+	em.sumCounters = true
 	defer em.flush(b.ctx, b.state)
 	fail := func(err error) BatchSummary {
 		// Could not even start: every call of the batch is an error.
