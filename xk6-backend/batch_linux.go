@@ -69,29 +69,11 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		}
 		return sum
 	}
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := c.epollSetFor(b.concurrency)
 	if err != nil {
-		return fail(fmt.Errorf("epoll_create1: %w", err))
+		return fail(err)
 	}
-	defer syscall.Close(epfd)
-
-	type addr struct {
-		sa     syscall.Sockaddr
-		family int
-	}
-	addrs := map[*target]addr{}
-	conns := make([]*epollConn, b.concurrency)
-	for i := range conns {
-		t := c.nextTarget()
-		if _, ok := addrs[t]; !ok {
-			sa, fam, err := sockaddrOf(t)
-			if err != nil {
-				return fail(err)
-			}
-			addrs[t] = addr{sa, fam}
-		}
-		conns[i] = &epollConn{t: t, rbuf: make([]byte, 4096)}
-	}
+	epfd, conns, addrs := set.epfd, set.conns, set.addrs
 
 	var (
 		next     int64   // next request index to hand out
@@ -111,9 +93,18 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		}
 		ec.state, ec.rn, ec.pending, ec.served = connClosed, 0, nil, 0
 	}
+	// A batch that ran to its end leaves its idle connections open for the
+	// next one (a one-batch-per-iteration script would otherwise dial and
+	// close every connection per iteration); anything else closes them.
+	keep := false
 	defer func() {
 		for _, ec := range conns {
-			closeConn(ec)
+			if !keep || ec.state != connIdle {
+				closeConn(ec)
+			}
+		}
+		if !keep {
+			c.closeEpoll()
 		}
 	}()
 	finish := func(ec *epollConn, outcome string, err string, dur time.Duration) {
@@ -197,6 +188,10 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		}
 	}
 	for i, ec := range conns {
+		if ec.state == connIdle { // kept from the previous batch
+			send(ec)
+			continue
+		}
 		startConn(ec, i)
 	}
 
@@ -274,6 +269,7 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 			}
 		}
 	}
+	keep = b.ctx.Err() == nil
 	return sum
 }
 
@@ -336,6 +332,60 @@ func (c *Client) epollRead(ec *epollConn, idx int, b batch,
 		closeConn(ec)
 		startConn(ec, idx)
 	}
+}
+
+type sockAddr struct {
+	sa     syscall.Sockaddr
+	family int
+}
+
+// epollSet is a VU's epoll instance and connections, kept from one
+// authrepMany to the next while the concurrency stays the same.
+type epollSet struct {
+	epfd  int
+	conns []*epollConn
+	addrs map[*target]sockAddr
+}
+
+func (c *Client) epollSetFor(concurrency int) (*epollSet, error) {
+	if c.ep != nil && len(c.ep.conns) == concurrency {
+		return c.ep, nil
+	}
+	c.closeEpoll()
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	set := &epollSet{epfd: epfd, conns: make([]*epollConn, concurrency), addrs: map[*target]sockAddr{}}
+	for i := range set.conns {
+		t := c.nextTarget()
+		if _, ok := set.addrs[t]; !ok {
+			sa, fam, err := sockaddrOf(t)
+			if err != nil {
+				_ = syscall.Close(epfd)
+				return nil, err
+			}
+			set.addrs[t] = sockAddr{sa, fam}
+		}
+		set.conns[i] = &epollConn{t: t, rbuf: make([]byte, 4096)}
+	}
+	c.ep = set
+	return set, nil
+}
+
+// closeEpoll closes the kept epoll set and its connections.
+func (c *Client) closeEpoll() {
+	if c.ep == nil {
+		return
+	}
+	for _, ec := range c.ep.conns {
+		if ec.state != connClosed {
+			_ = syscall.Close(ec.fd)
+			ec.state = connClosed
+		}
+	}
+	_ = syscall.Close(c.ep.epfd)
+	c.ep = nil
 }
 
 func (ec *epollConn) idx(conns []*epollConn) int {

@@ -37,7 +37,8 @@ type Client struct {
 	query []byte
 	body  []byte
 	usage []usageEntry
-	em    *emitter // the VU's, reused while its tags stay the same
+	em    *emitter  // the VU's, reused while its tags stay the same
+	ep    *epollSet // authrepMany's epoll set and connections, kept between batches
 }
 
 // Result is what authrep, authorize and report return. An error is a result
@@ -576,6 +577,7 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 
 // Close drops this process's idle connections to the client's targets.
 func (c *Client) Close() {
+	c.closeEpoll()
 	for _, t := range c.targets {
 		t.closeIdle()
 	}
