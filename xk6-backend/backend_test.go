@@ -507,7 +507,8 @@ func TestAuthrepManyMatchesSingleCalls(t *testing.T) {
 					t.Fatalf("server saw %d requests, want 300", n)
 				}
 				tot := vu.totals()
-				if tot["backend_hits_accepted{metric=hits}"] != 300 || tot["backend_call_duration{call=authrep}"] != 300 {
+				if tot["backend_hits_accepted{metric=hits}"] != 300 || tot["backend_call_duration{call=authrep}"] != 300 ||
+					tot["backend_results{call=authrep}{outcome=authorized}"] != 300 {
 					t.Fatalf("metrics: %v", tot)
 				}
 			})
@@ -547,5 +548,30 @@ func TestCallsInInitContextAreRefused(t *testing.T) {
 	_, err := rt.VU.RuntimeField.RunString(fmt.Sprintf(`new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'}).authrep('key-1')`, url))
 	if err == nil || !strings.Contains(err.Error(), "init context") {
 		t.Fatalf("want an init-context error, got %v", err)
+	}
+}
+
+// A batch that ran to its end leaves its connections for the next one; the
+// next batch works on them, and after close() on new ones.
+func TestAuthrepManyKeepsConnectionsBetweenBatches(t *testing.T) {
+	for _, engine := range []string{"epoll", "goroutines"} {
+		t.Run(engine, func(t *testing.T) {
+			f, url := startFake(t)
+			vu := newTestVU(t, fmt.Sprintf(`var c = new backend.Client({targets: [%q], serviceId: 'svc', serviceToken: 'tok'}); var k = backend.uniform({n: 10, seed: 9});`, url))
+			got := vu.run(t, fmt.Sprintf(`var out = [];
+				for (var i = 0; i < 3; i++) { out.push(c.authrepMany(100, {keys: k, keyPrefix: 'key-', usage: {hits: 1}, concurrency: 4, engine: %q}).authorized); }
+				c.close();
+				out.push(c.authrepMany(100, {keys: k, keyPrefix: 'key-', usage: {hits: 1}, concurrency: 3, engine: %q}).authorized);
+				JSON.stringify(out)`, engine, engine))
+			if got != `[100,100,100,100]` {
+				t.Fatalf("got %v", got)
+			}
+			if n := len(f.seen()); n != 400 {
+				t.Fatalf("server saw %d requests, want 400", n)
+			}
+			if tot := vu.totals(); tot["backend_results{call=authrep}{outcome=authorized}"] != 400 {
+				t.Fatalf("metrics: %v", tot)
+			}
+		})
 	}
 }

@@ -138,6 +138,7 @@ func (c *Client) batchGoroutines(b batch) BatchSummary {
 		wg.Go(func() {
 			var qbuf, bbuf, keyBuf []byte
 			em := c.newEmitter()
+			em.sumCounters = true
 			var local BatchSummary
 			for {
 				i := next.Add(1) - 1

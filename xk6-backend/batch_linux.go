@@ -9,6 +9,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -59,6 +60,7 @@ func sockaddrOf(t *target) (syscall.Sockaddr, int, error) {
 func (c *Client) batchEpoll(b batch) BatchSummary {
 	var sum BatchSummary
 	em := c.newEmitter()
+	em.sumCounters = true
 	defer em.flush(b.ctx, b.state)
 	fail := func(err error) BatchSummary {
 		// Could not even start: every call of the batch is an error.
@@ -68,29 +70,11 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		}
 		return sum
 	}
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	set, err := c.epollSetFor(b.concurrency)
 	if err != nil {
-		return fail(fmt.Errorf("epoll_create1: %w", err))
+		return fail(err)
 	}
-	defer syscall.Close(epfd)
-
-	type addr struct {
-		sa     syscall.Sockaddr
-		family int
-	}
-	addrs := map[*target]addr{}
-	conns := make([]*epollConn, b.concurrency)
-	for i := range conns {
-		t := c.nextTarget()
-		if _, ok := addrs[t]; !ok {
-			sa, fam, err := sockaddrOf(t)
-			if err != nil {
-				return fail(err)
-			}
-			addrs[t] = addr{sa, fam}
-		}
-		conns[i] = &epollConn{t: t, rbuf: make([]byte, 4096)}
-	}
+	epfd, conns, addrs := set.epfd, set.conns, set.addrs
 
 	var (
 		next     int64   // next request index to hand out
@@ -110,9 +94,18 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		}
 		ec.state, ec.rn, ec.pending, ec.served = connClosed, 0, nil, 0
 	}
+	// A batch that ran to its end leaves its idle connections open for the
+	// next one (a one-batch-per-iteration script would otherwise dial and
+	// close every connection per iteration); anything else closes them.
+	keep := false
 	defer func() {
 		for _, ec := range conns {
-			closeConn(ec)
+			if !keep || ec.state != connIdle {
+				closeConn(ec)
+			}
+		}
+		if !keep {
+			c.closeEpoll()
 		}
 	}()
 	finish := func(ec *epollConn, outcome string, err string, dur time.Duration) {
@@ -151,7 +144,7 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		keyBuf = b.key(keyBuf[:0], i)
 		qbuf = transactionQuery(qbuf[:0], "authrep", c.creds, AppCredentials{UserKey: string(keyBuf)}, b.usage)
 		wbuf = appendRequest(wbuf[:0], ec.t, "GET", qbuf, "", "", nil)
-		n, err := syscall.Write(ec.fd, wbuf)
+		n, err := rawWrite(ec.fd, wbuf)
 		if err != nil && !errors.Is(err, syscall.EAGAIN) {
 			closeConn(ec)
 			finish(ec, OutcomeError, fmt.Sprintf("GET %s: writing request: %v", ec.t.base, err), time.Since(ec.start))
@@ -196,6 +189,10 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 		}
 	}
 	for i, ec := range conns {
+		if ec.state == connIdle { // kept from the previous batch
+			send(ec)
+			continue
+		}
 		startConn(ec, i)
 	}
 
@@ -230,7 +227,7 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 				send(ec)
 			case connBusy:
 				if len(ec.pending) > 0 && ev.Events&syscall.EPOLLOUT != 0 {
-					w, err := syscall.Write(ec.fd, ec.pending)
+					w, err := rawWrite(ec.fd, ec.pending)
 					if err != nil && !errors.Is(err, syscall.EAGAIN) {
 						closeConn(ec)
 						finish(ec, OutcomeError, fmt.Sprintf("GET %s: writing request: %v", ec.t.base, err), time.Since(ec.start))
@@ -273,6 +270,7 @@ func (c *Client) batchEpoll(b batch) BatchSummary {
 			}
 		}
 	}
+	keep = b.ctx.Err() == nil
 	return sum
 }
 
@@ -285,7 +283,7 @@ func (c *Client) epollRead(ec *epollConn, idx int, b batch,
 	if ec.rn == len(ec.rbuf) {
 		ec.rbuf = append(ec.rbuf, make([]byte, len(ec.rbuf))...)
 	}
-	n, err := syscall.Read(ec.fd, ec.rbuf[ec.rn:])
+	n, err := rawRead(ec.fd, ec.rbuf[ec.rn:])
 	if errors.Is(err, syscall.EAGAIN) {
 		return
 	}
@@ -337,6 +335,60 @@ func (c *Client) epollRead(ec *epollConn, idx int, b batch,
 	}
 }
 
+type sockAddr struct {
+	sa     syscall.Sockaddr
+	family int
+}
+
+// epollSet is a VU's epoll instance and connections, kept from one
+// authrepMany to the next while the concurrency stays the same.
+type epollSet struct {
+	epfd  int
+	conns []*epollConn
+	addrs map[*target]sockAddr
+}
+
+func (c *Client) epollSetFor(concurrency int) (*epollSet, error) {
+	if c.ep != nil && len(c.ep.conns) == concurrency {
+		return c.ep, nil
+	}
+	c.closeEpoll()
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	set := &epollSet{epfd: epfd, conns: make([]*epollConn, concurrency), addrs: map[*target]sockAddr{}}
+	for i := range set.conns {
+		t := c.nextTarget()
+		if _, ok := set.addrs[t]; !ok {
+			sa, fam, err := sockaddrOf(t)
+			if err != nil {
+				_ = syscall.Close(epfd)
+				return nil, err
+			}
+			set.addrs[t] = sockAddr{sa, fam}
+		}
+		set.conns[i] = &epollConn{t: t, rbuf: make([]byte, 4096)}
+	}
+	c.ep = set
+	return set, nil
+}
+
+// closeEpoll closes the kept epoll set and its connections.
+func (c *Client) closeEpoll() {
+	if c.ep == nil {
+		return
+	}
+	for _, ec := range c.ep.conns {
+		if ec.state != connClosed {
+			_ = syscall.Close(ec.fd)
+			ec.state = connClosed
+		}
+	}
+	_ = syscall.Close(c.ep.epfd)
+	c.ep = nil
+}
+
 func (ec *epollConn) idx(conns []*epollConn) int {
 	for i, x := range conns {
 		if x == ec {
@@ -344,4 +396,30 @@ func (ec *epollConn) idx(conns []*epollConn) int {
 		}
 	}
 	return -1
+}
+
+// rawWrite and rawRead are write(2) and read(2) on the engine's
+// non-blocking sockets without the runtime's syscall entry and exit
+// (syscall.Write would tell the scheduler that the thread may block, and
+// take it back after): they never block, so the scheduler needs not know.
+func rawWrite(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawRead(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }

@@ -37,7 +37,8 @@ type Client struct {
 	query []byte
 	body  []byte
 	usage []usageEntry
-	em    *emitter // the VU's, reused while its tags stay the same
+	em    *emitter  // the VU's, reused while its tags stay the same
+	ep    *epollSet // authrepMany's epoll set and connections, kept between batches
 }
 
 // Result is what authrep, authorize and report return. An error is a result
@@ -52,6 +53,78 @@ type Result struct {
 	Error      string  `js:"error"`
 	Duration   float64 `js:"duration"` // milliseconds
 	Target     string  `js:"target"`
+}
+
+// resultKeys are a Result's properties in JS, in the order of its fields.
+var resultKeys = []string{"call", "status", "outcome", "authorized", "reason", "code", "error", "duration", "target"}
+
+// resultObject shows a Result to JS. Its properties are made when read: the
+// reflection wrapper sobek makes of a Go struct (rt.ToValue) walked the
+// struct's fields on every call, a twentieth of a one-authrep-per-iteration
+// script's CPU, and most scripts read one or two fields, or none.
+type resultObject struct {
+	rt    *sobek.Runtime
+	r     *Result
+	extra map[string]sobek.Value // properties a script added
+}
+
+func (r *Result) jsValue(rt *sobek.Runtime) sobek.Value {
+	return rt.NewDynamicObject(&resultObject{rt: rt, r: r})
+}
+
+func (o *resultObject) Get(key string) sobek.Value {
+	r := o.r
+	switch key {
+	case "call":
+		return o.rt.ToValue(r.Call)
+	case "status":
+		return o.rt.ToValue(r.Status)
+	case "outcome":
+		return o.rt.ToValue(r.Outcome)
+	case "authorized":
+		return o.rt.ToValue(r.Authorized)
+	case "reason":
+		return o.rt.ToValue(r.Reason)
+	case "code":
+		return o.rt.ToValue(r.Code)
+	case "error":
+		return o.rt.ToValue(r.Error)
+	case "duration":
+		return o.rt.ToValue(r.Duration)
+	case "target":
+		return o.rt.ToValue(r.Target)
+	}
+	return o.extra[key] // nil: no such property
+}
+
+func (o *resultObject) Set(key string, val sobek.Value) bool {
+	if slices.Contains(resultKeys, key) {
+		return false // read-only, as the fields of the Go struct were
+	}
+	if o.extra == nil {
+		o.extra = map[string]sobek.Value{}
+	}
+	o.extra[key] = val
+	return true
+}
+
+func (o *resultObject) Has(key string) bool {
+	_, ok := o.extra[key]
+	return ok || slices.Contains(resultKeys, key)
+}
+
+func (o *resultObject) Delete(key string) bool {
+	delete(o.extra, key)
+	return !slices.Contains(resultKeys, key)
+}
+
+func (o *resultObject) Keys() []string {
+	keys := slices.Clone(resultKeys)
+	for k := range o.extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys[len(resultKeys):])
+	return keys
 }
 
 func (mi *ModuleInstance) newClient(call sobek.ConstructorCall) *sobek.Object {
@@ -75,10 +148,10 @@ func (c *Client) jsObject(rt *sobek.Runtime) *sobek.Object {
 	obj := rt.NewObject()
 	methods := map[string]any{
 		"authrep": func(call sobek.FunctionCall) sobek.Value {
-			return rt.ToValue(c.transaction("authrep", call.Argument(0), call.Argument(1)))
+			return c.transaction("authrep", call.Argument(0), call.Argument(1)).jsValue(rt)
 		},
 		"authorize": func(call sobek.FunctionCall) sobek.Value {
-			return rt.ToValue(c.transaction("authorize", call.Argument(0), call.Argument(1)))
+			return c.transaction("authorize", call.Argument(0), call.Argument(1)).jsValue(rt)
 		},
 		"report":        c.Report,
 		"authrepMany":   c.AuthrepMany,
@@ -286,23 +359,33 @@ func (c *Client) doTransaction(ctx context.Context, call string, app AppCredenti
 // tag sets a VU's calls use (looked up by a short scan, cheaper than hashing
 // per request), and it pushes in bulk (flush) so that a batch does not wake
 // the metrics engine once per request.
+//
+// A batch's emitter sums its counters (sumCounters): the durations stay one
+// sample per request, and each flush adds one backend_results sample per
+// outcome and one backend_hits_accepted sample per metric carrying the sum,
+// which k6 (a Counter's value is the sum of its samples) and its outputs
+// count the same as one sample per request, for a third of the samples.
 type emitter struct {
-	m     *extMetrics
-	ctm   metrics.TagsAndMeta
-	calls []callTags
-	hits  []metricTags
-	buf   metrics.Samples
+	m           *extMetrics
+	ctm         metrics.TagsAndMeta
+	calls       []callTags
+	hits        []metricTags
+	buf         metrics.Samples
+	sumCounters bool
+	summed      bool // counts wait in calls and hits
 }
 
 type callTags struct {
 	call     string
 	tags     *metrics.TagSet
 	outcomes [4]*metrics.TagSet // by outcomeIndex
+	counts   [4]float64         // with sumCounters: results not yet pushed
 }
 
 type metricTags struct {
 	metric string
 	tags   *metrics.TagSet
+	sum    float64 // with sumCounters: hits not yet pushed
 }
 
 func outcomeIndex(outcome string) int {
@@ -337,7 +420,7 @@ func (c *Client) vuEmitter(state *lib.State) *emitter {
 	return c.em
 }
 
-func (em *emitter) callTags(call, outcome string) (*metrics.TagSet, *metrics.TagSet) {
+func (em *emitter) callTags(call, outcome string) (*callTags, int) {
 	i := 0
 	for ; i < len(em.calls) && em.calls[i].call != call; i++ {
 	}
@@ -349,18 +432,17 @@ func (em *emitter) callTags(call, outcome string) (*metrics.TagSet, *metrics.Tag
 	if ct.outcomes[oi] == nil {
 		ct.outcomes[oi] = ct.tags.With("outcome", outcome)
 	}
-	return ct.tags, ct.outcomes[oi]
+	return ct, oi
 }
 
-func (em *emitter) metricTags(metric string) *metrics.TagSet {
-	for _, h := range em.hits {
-		if h.metric == metric {
-			return h.tags
+func (em *emitter) metricTags(metric string) *metricTags {
+	for i := range em.hits {
+		if em.hits[i].metric == metric {
+			return &em.hits[i]
 		}
 	}
-	ts := em.ctm.Tags.With("metric", metric)
-	em.hits = append(em.hits, metricTags{metric, ts})
-	return ts
+	em.hits = append(em.hits, metricTags{metric: metric, tags: em.ctm.Tags.With("metric", metric)})
+	return &em.hits[len(em.hits)-1]
 }
 
 func (em *emitter) add(call, outcome string, dur time.Duration, accepted []usageEntry) {
@@ -368,24 +450,56 @@ func (em *emitter) add(call, outcome string, dur time.Duration, accepted []usage
 		return // no VU state: nowhere to send samples
 	}
 	now := time.Now()
-	ct, ot := em.callTags(call, outcome)
-	em.buf = append(em.buf,
-		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.callDuration, Tags: ct},
-			Time: now, Value: metrics.D(dur), Metadata: em.ctm.Metadata},
-		metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.results, Tags: ot},
-			Time: now, Value: 1, Metadata: em.ctm.Metadata},
-	)
+	ct, oi := em.callTags(call, outcome)
+	em.buf = append(em.buf, metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.callDuration, Tags: ct.tags},
+		Time: now, Value: metrics.D(dur), Metadata: em.ctm.Metadata})
+	if em.sumCounters {
+		ct.counts[oi]++
+		for _, u := range accepted {
+			em.metricTags(u.metric).sum += float64(u.value)
+		}
+		em.summed = true
+		return
+	}
+	em.buf = append(em.buf, metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.results, Tags: ct.outcomes[oi]},
+		Time: now, Value: 1, Metadata: em.ctm.Metadata})
 	for _, u := range accepted {
 		em.buf = append(em.buf, metrics.Sample{
-			TimeSeries: metrics.TimeSeries{Metric: em.m.hitsAccepted, Tags: em.metricTags(u.metric)},
+			TimeSeries: metrics.TimeSeries{Metric: em.m.hitsAccepted, Tags: em.metricTags(u.metric).tags},
 			Time:       now, Value: float64(u.value), Metadata: em.ctm.Metadata,
 		})
 	}
 }
 
+// addSums appends the summed counters to the buffer and zeroes them.
+func (em *emitter) addSums() {
+	now := time.Now()
+	for i := range em.calls {
+		ct := &em.calls[i]
+		for oi, n := range ct.counts {
+			if n != 0 {
+				em.buf = append(em.buf, metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.results, Tags: ct.outcomes[oi]},
+					Time: now, Value: n, Metadata: em.ctm.Metadata})
+				ct.counts[oi] = 0
+			}
+		}
+	}
+	for i := range em.hits {
+		if h := &em.hits[i]; h.sum != 0 {
+			em.buf = append(em.buf, metrics.Sample{TimeSeries: metrics.TimeSeries{Metric: em.m.hitsAccepted, Tags: h.tags},
+				Time: now, Value: h.sum, Metadata: em.ctm.Metadata})
+			h.sum = 0
+		}
+	}
+	em.summed = false
+}
+
 // flush pushes what was added. The samples are handed over, so the buffer
 // starts anew.
 func (em *emitter) flush(ctx context.Context, state *lib.State) {
+	if em.summed {
+		em.addSums()
+	}
 	if len(em.buf) == 0 || state == nil {
 		return
 	}
@@ -463,6 +577,7 @@ func (c *Client) Report(transactions sobek.Value) *Result {
 
 // Close drops this process's idle connections to the client's targets.
 func (c *Client) Close() {
+	c.closeEpoll()
 	for _, t := range c.targets {
 		t.closeIdle()
 	}

@@ -6,6 +6,9 @@
 #   (a') bin/k6 with k6/x/backend, authrepMany batches          (ext-batch.js)
 #   (b)  bin/k6 with the built-in k6/http                       (http.js)
 #   (c)  wrk, the ceiling
+#   (d)  bin/k6 running empty iterations (empty.js): k6's own cost per
+#        iteration, the floor under any one-call-per-iteration script
+#        (its row counts iterations, not requests)
 # CPU is the generator process's own user+sys time (rusage, /usr/bin/time).
 # Usage: run.sh [OUT.md]   env: DURATION (10s) VUS (16) WRK_THREADS (2) ROUNDS (3)
 set -euo pipefail
@@ -100,13 +103,24 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Rounds interleave the generators so that a change in the machine's load
-# (it is shared) touches all of them alike; the table shows medians.
-NAMES="ext ext-batch k6-http wrk"
+# (it is shared) touches all of them alike, and each round starts one
+# generator further along (round 1: ext first, round 2: ext-batch first, ...)
+# so that none always runs first or last; the table shows medians.
+NAMES="ext ext-batch k6-http wrk empty"
+run_one() {
+  case $1 in
+    ext) run_k6 ext ext.js backend_results ;;
+    ext-batch) run_k6 ext-batch ext-batch.js backend_results ;;
+    k6-http) run_k6 k6-http http.js http_reqs ;;
+    wrk) run_wrk ;;
+    empty) run_k6 empty empty.js iterations ;;
+  esac
+}
+read -ra ORDER <<<"$NAMES"
 for round in $(seq 1 "$ROUNDS"); do
-  run_k6 ext ext.js backend_results
-  run_k6 ext-batch ext-batch.js backend_results
-  run_k6 k6-http http.js http_reqs
-  run_wrk
+  for i in "${!ORDER[@]}"; do
+    run_one "${ORDER[$(((i + round - 1) % ${#ORDER[@]}))]}"
+  done
   for n in $NAMES; do
     RATES[$n]="${RATES[$n]:-} $(rate "${REQS[$n]}" "${CPU[$n]}")"
     echo "bench-k6: round $round $n: ${REQS[$n]} requests, ${CPU[$n]} CPU s" >&2
