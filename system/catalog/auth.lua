@@ -35,9 +35,20 @@ if aid ~= "" then
       if app[i] == "plan_id" then plan = app[i + 1] end
     end
     limits = redis.call("HGETALL", base .. "/plan/" .. plan .. "/limits")
+    -- Usage is read only in the periods the plan limits: the others are
+    -- neither checked nor shown.
+    local limited = {}
+    for i = 1, #limits, 2 do
+      local p = string.match(limits[i], "/([^/]*)$")
+      if p then limited[p] = true end
+    end
     local ubase = "usage/{service:" .. sid .. "}/app:" .. aid .. "/"
     for i = 5, #ARGV do
-      use[#use + 1] = redis.call("HGETALL", ubase .. ARGV[i])
+      if limited[string.match(ARGV[i], "^[^:]*")] then
+        use[#use + 1] = redis.call("HGETALL", ubase .. ARGV[i])
+      else
+        use[#use + 1] = {}
+      end
     end
   end
 end
