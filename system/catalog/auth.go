@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/perfrun/perfrun/system/usage"
@@ -55,9 +56,7 @@ func UserKeyMode(backendVersion string) bool {
 func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error) {
 	args := make([]any, 0, 4+len(usage.Periods))
 	args = append(args, req.ServiceID, req.ServiceToken, req.UserKey, req.AppID)
-	for _, st := range usage.Stamps(req.At) {
-		args = append(args, st)
-	}
+	args = append(args, boxedStamps(req.At)...)
 	res, err := authScript.Run(ctx, s.rdb, nil, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("loading service %s for authorization: %w", req.ServiceID, err)
@@ -66,7 +65,7 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 		return nil, fmt.Errorf("loading service %s: unexpected reply of %d parts", req.ServiceID, len(res))
 	}
 	snap := &Snapshot{}
-	if f := fields(res[0], "provider_key", "state", "backend_version"); f[0] != "" {
+	if f := strs(res[0], 3); f[0] != "" {
 		snap.Service = &Service{ID: req.ServiceID, ProviderKey: f[0], State: f[1], BackendVersion: f[2]}
 	}
 	if n, _ := res[1].(int64); n == 1 {
@@ -76,10 +75,10 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	if snap.Service != nil && UserKeyMode(snap.Service.BackendVersion) {
 		snap.UserKeyAppID = aid
 	}
-	if app, _ := res[3].([]any); len(app) < 2 {
+	if app, _ := res[3].([]any); len(app) == 0 {
 		return snap, nil
 	}
-	f := fields(res[3], "state", "plan_id", "plan_name", "redirect_url")
+	f := strs(res[3], 4)
 	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: f[0], PlanID: f[1], PlanName: f[2], RedirectURL: f[3]}
 	snap.AppKeys = stringList(res[4])
 	names := pairs(res[5])
@@ -113,21 +112,36 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	return snap, nil
 }
 
-// fields reads the named fields of a flat HGETALL reply from a script, ""
-// for those missing (without building its map).
-func fields(v any, names ...string) []string {
+// strs reads an HMGET reply from a script: n values, "" for those missing.
+func strs(v any, n int) []string {
 	xs, _ := v.([]any)
-	out := make([]string, len(names))
-	for i := 0; i+1 < len(xs); i += 2 {
-		k, _ := xs[i].(string)
-		for j, n := range names {
-			if k == n {
-				out[j], _ = xs[i+1].(string)
-				break
-			}
-		}
+	out := make([]string, n)
+	for i := 0; i < n && i < len(xs); i++ {
+		out[i], _ = xs[i].(string)
 	}
 	return out
+}
+
+// boxed holds the period stamps of one minute as script arguments, so
+// that each authorization does not box them again.
+type boxed struct {
+	src  *string
+	args []any
+}
+
+var boxedCache atomic.Pointer[boxed]
+
+func boxedStamps(t time.Time) []any {
+	st := usage.Stamps(t)
+	if c := boxedCache.Load(); c != nil && c.src == &st[0] {
+		return c.args
+	}
+	c := &boxed{src: &st[0], args: make([]any, len(st))}
+	for i, x := range st {
+		c.args[i] = x
+	}
+	boxedCache.Store(c)
+	return c.args
 }
 
 func sortLimits(snap *Snapshot) {
