@@ -48,6 +48,24 @@ rb() {
 rb authscript evalsha "$sha" 0 s1 tok1 '' a1 $stamps
 rb xadd xadd s '*' f v
 rb rpush rpush l v
+# The worker's apply is one round trip: the apply script (system/usage/
+# apply.lua) on the report's dedupe marker and its seven period hashes,
+# one metric pair per metric reported. BenchmarkApply runs one apply at a
+# time, so its ceiling is the same script from one client (-c 1); v2 sets
+# a fresh marker per report (__rand_int__), v1 skips it.
+applysha=$(redis-cli -p "$port" script load "$(cat system/usage/apply.lua)")
+akeys=""
+for st in $stamps; do akeys="$akeys usage/{service:bench}/app:app-1/$st"; done
+rb1() {
+	local name=$1
+	shift
+	redis-benchmark -h 127.0.0.1 -p "$port" -c 1 -n 50000 -r 100000000 -q "$@" 2>/dev/null | tr '\r' '\n' |
+		sed -nE "s/.*: ([0-9.]+) requests per second.*/$name: \1 requests per second/p" | tee -a "$out/redis.txt"
+}
+# shellcheck disable=SC2086
+rb1 applyv1 evalsha "$applysha" 8 usage/applied/__rand_int__ $akeys 0 604800 120 7200 172800 1209600 5356800 63072000 0 hits 1 search 1
+# shellcheck disable=SC2086
+rb1 applyv2 evalsha "$applysha" 8 usage/applied/__rand_int__ $akeys 1 604800 120 7200 172800 1209600 5356800 63072000 0 hits 1 search 1
 
 python3 - "$out/system.txt" "$out/redis.txt" <<'PY'
 import re, statistics, sys
@@ -65,14 +83,17 @@ for line in open(redf):
 def ceiling(enqueue):
     a, q = red.get('authscript'), red.get(enqueue)
     return 1 / (1 / a + 1 / q) if a and q else None
-print("\n== summary (medians; ceiling = 1/(1/authscript + 1/enqueue) from redis-benchmark)")
+print("\n== summary (medians; authrep ceiling = 1/(1/authscript + 1/enqueue), apply ceiling = apply script at -c 1, from redis-benchmark)")
 for k, v in sorted(ns.items()):
     ops = 1e9 / statistics.median(v)
     line = f"{k:45s} {ops:10.0f} ops/s"
+    c = None
     if 'Authrep' in k:
         c = ceiling('rpush' if k.endswith('/v1') else 'xadd')
-        if c:
-            line += f"   ceiling {c:8.0f}/s   ratio {ops / c:.2f}"
+    elif k.startswith('BenchmarkApply/'):
+        c = red.get('apply' + k.rsplit('/', 1)[1])
+    if c:
+        line += f"   ceiling {c:8.0f}/s   ratio {ops / c:.2f}"
     print(line)
 for k, v in red.items():
     print(f"redis-benchmark {k:29s} {v:10.0f} ops/s")

@@ -292,18 +292,47 @@ func (t *Transactor) Authorize(ctx context.Context, p *AuthParams, mode Mode) (*
 		}
 		return nil, nil
 	}
-	var validators []func() (*Error, error)
+	// The validators by number, each closure called directly (not through
+	// a slice of funcs), so that none of them is allocated per request.
+	const (
+		vKey = iota
+		vOAuthKey
+		vOAuthSetting
+		vRedirect
+		vState
+		vServiceState
+		vLimits
+	)
+	var vs [6]int8
+	validators := vs[:0]
 	switch {
 	case oauth:
-		validators = append(validators, oauthSetting, oauthKey, redirect)
+		validators = append(validators, vOAuthSetting, vOAuthKey, vRedirect)
 	case bv == oauthBackend:
-		validators = append(validators, oauthKey)
+		validators = append(validators, vOAuthKey)
 	default:
-		validators = append(validators, key)
+		validators = append(validators, vKey)
 	}
-	validators = append(validators, state, serviceState, limits)
+	validators = append(validators, vState, vServiceState, vLimits)
 	for _, v := range validators {
-		rej, err := v()
+		var rej *Error
+		var err error
+		switch v {
+		case vKey:
+			rej, err = key()
+		case vOAuthKey:
+			rej, err = oauthKey()
+		case vOAuthSetting:
+			rej, err = oauthSetting()
+		case vRedirect:
+			rej, err = redirect()
+		case vState:
+			rej, err = state()
+		case vServiceState:
+			rej, err = serviceState()
+		case vLimits:
+			rej, err = limits()
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/perfrun/perfrun/system/usage"
@@ -55,9 +56,7 @@ func UserKeyMode(backendVersion string) bool {
 func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error) {
 	args := make([]any, 0, 4+len(usage.Periods))
 	args = append(args, req.ServiceID, req.ServiceToken, req.UserKey, req.AppID)
-	for _, p := range usage.Periods {
-		args = append(args, p.Stamp(req.At))
-	}
+	args = append(args, boxedStamps(req.At)...)
 	res, err := authScript.Run(ctx, s.rdb, nil, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("loading service %s for authorization: %w", req.ServiceID, err)
@@ -66,8 +65,8 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 		return nil, fmt.Errorf("loading service %s: unexpected reply of %d parts", req.ServiceID, len(res))
 	}
 	snap := &Snapshot{}
-	if m := pairs(res[0]); m["provider_key"] != "" {
-		snap.Service = &Service{ID: req.ServiceID, ProviderKey: m["provider_key"], State: m["state"], BackendVersion: m["backend_version"]}
+	if f := strs(res[0], 3); f[0] != "" {
+		snap.Service = &Service{ID: req.ServiceID, ProviderKey: f[0], State: f[1], BackendVersion: f[2]}
 	}
 	if n, _ := res[1].(int64); n == 1 {
 		snap.TokenValid = true
@@ -76,11 +75,11 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	if snap.Service != nil && UserKeyMode(snap.Service.BackendVersion) {
 		snap.UserKeyAppID = aid
 	}
-	app := pairs(res[3])
-	if len(app) == 0 {
+	if app, _ := res[3].([]any); len(app) == 0 {
 		return snap, nil
 	}
-	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: app["state"], PlanID: app["plan_id"], PlanName: app["plan_name"], RedirectURL: app["redirect_url"]}
+	f := strs(res[3], 4)
+	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: f[0], PlanID: f[1], PlanName: f[2], RedirectURL: f[3]}
 	snap.AppKeys = stringList(res[4])
 	names := pairs(res[5])
 	snap.Metrics = Metrics{NameByID: names, Parent: pairs(res[6]), IDByName: make(map[string]string, len(names))}
@@ -89,19 +88,60 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	}
 	snap.Limits = parseLimits(pairs(res[7]))
 	sortLimits(snap)
+	// The script reads the usage of the limited periods only; the others
+	// are left out of the map (a lookup there reads 0).
 	per, _ := res[8].([]any)
-	snap.Usage = make(map[usage.Period]map[string]int64, len(usage.Periods))
+	snap.Usage = make(map[usage.Period]map[string]int64, len(snap.Limits))
 	for i, p := range usage.Periods {
-		m := map[string]int64{}
-		if i < len(per) {
-			for k, v := range pairs(per[i]) {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				m[k] = n
-			}
+		if i >= len(per) {
+			break
+		}
+		xs, _ := per[i].([]any)
+		if len(xs) < 2 {
+			continue
+		}
+		m := make(map[string]int64, len(xs)/2)
+		for j := 0; j+1 < len(xs); j += 2 {
+			k, _ := xs[j].(string)
+			v, _ := xs[j+1].(string)
+			n, _ := strconv.ParseInt(v, 10, 64)
+			m[k] = n
 		}
 		snap.Usage[p] = m
 	}
 	return snap, nil
+}
+
+// strs reads an HMGET reply from a script: n values, "" for those missing.
+func strs(v any, n int) []string {
+	xs, _ := v.([]any)
+	out := make([]string, n)
+	for i := 0; i < n && i < len(xs); i++ {
+		out[i], _ = xs[i].(string)
+	}
+	return out
+}
+
+// boxed holds the period stamps of one minute as script arguments, so
+// that each authorization does not box them again.
+type boxed struct {
+	src  *string
+	args []any
+}
+
+var boxedCache atomic.Pointer[boxed]
+
+func boxedStamps(t time.Time) []any {
+	st := usage.Stamps(t)
+	if c := boxedCache.Load(); c != nil && c.src == &st[0] {
+		return c.args
+	}
+	c := &boxed{src: &st[0], args: make([]any, len(st))}
+	for i, x := range st {
+		c.args[i] = x
+	}
+	boxedCache.Store(c)
+	return c.args
 }
 
 func sortLimits(snap *Snapshot) {

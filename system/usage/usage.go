@@ -18,8 +18,10 @@ package usage
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -107,6 +109,35 @@ func (p Period) Stamp(t time.Time) string {
 	return string(p) + ":" + s.Format("20060102")
 }
 
+// stampCache holds every period's stamp for one minute (UTC), the
+// shortest period: within it the stamps do not change.
+type stampCache struct {
+	minute int64
+	stamps []string
+}
+
+var stampsCache atomic.Pointer[stampCache]
+
+// Stamps is every period's stamp for t, in Periods order. The slice is
+// shared: callers must not modify it.
+func Stamps(t time.Time) []string {
+	m := t.Unix()
+	if r := m % 60; r < 0 {
+		m -= 60 + r
+	} else {
+		m -= r
+	}
+	if c := stampsCache.Load(); c != nil && c.minute == m {
+		return c.stamps
+	}
+	c := &stampCache{minute: m, stamps: make([]string, len(Periods))}
+	for i, p := range Periods {
+		c.stamps[i] = p.Stamp(t)
+	}
+	stampsCache.Store(c)
+	return c.stamps
+}
+
 // Key is the Redis hash that holds an application's usage for the period
 // containing t.
 func Key(serviceID, appID string, p Period, t time.Time) string {
@@ -143,26 +174,10 @@ func DoneKey(id string) string { return "usage/applied/" + id }
 // KEYS[1] is the dedupe marker, honoured when ARGV[1] == "1". Periodic keys
 // get the TTL in the matching ARGV position. One script, so a report is
 // applied to every period or to none, and the marker is set with it.
-var applyScript = redis.NewScript(`
-if ARGV[1] == "1" then
-  if redis.call("SET", KEYS[1], "1", "NX", "EX", ARGV[2]) == false then
-    return 0
-  end
-end
-local nkeys = #KEYS - 1
-local ttlbase = 3
-local pairs_at = 3 + nkeys
-for i = 2, #KEYS do
-  for j = pairs_at, #ARGV, 2 do
-    redis.call("HINCRBY", KEYS[i], ARGV[j], ARGV[j+1])
-  end
-  local ttl = tonumber(ARGV[ttlbase + i - 2])
-  if ttl > 0 then
-    redis.call("EXPIRE", KEYS[i], ttl)
-  end
-end
-return 1
-`)
+var applyScript = redis.NewScript(applyLua)
+
+//go:embed apply.lua
+var applyLua string
 
 // Apply adds the report's usage to every period's counters. With dedupe it
 // applies a given report id at most once and reports whether this call
@@ -186,8 +201,9 @@ func (s *Store) Apply(ctx context.Context, r Report, dedupe bool) (bool, error) 
 		d = "1"
 	}
 	args = append(args, d, int64(s.DedupeTTL/time.Second))
-	for _, p := range Periods {
-		keys = append(keys, Key(r.ServiceID, r.AppID, p, ts))
+	base, stamps := "usage/{service:"+r.ServiceID+"}/app:"+r.AppID+"/", Stamps(ts)
+	for i, p := range Periods {
+		keys = append(keys, base+stamps[i])
 		ttl := int64(0)
 		if p != Eternity {
 			// keep a period a while past its end so a late read still sees it
