@@ -29,7 +29,8 @@ deps:
 # test is what CI runs (.ci/run): unit and integration tests against real
 # redis-server processes, then a short seeded fuzz run, then the suites'
 # smoke label and one good/bad pair on the local cluster (test-suites), and
-# the Tekton pairs (test-tekton).
+# the Tekton pairs (test-tekton); last the kind path's smoke (kind-smoke,
+# about 2 min once built; the local cluster is down by then).
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-report
@@ -41,6 +42,7 @@ test: build
 	$(MAKE) test-tekton
 	$(MAKE) test-interrupts
 	$(MAKE) test-cluster
+	$(MAKE) kind-smoke
 
 # The local cluster (cluster/local): Debian packages, then the binaries built
 # from the pinned tools/ modules into a cache keyed by version

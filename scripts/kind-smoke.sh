@@ -1,12 +1,12 @@
 #!/bin/sh
 # kind-smoke.sh RESULTS: the kind path end to end, as make kind-smoke runs
 # it: perfrun run --provider kind creates a kind cluster from perfrun's
-# offline node image (built when missing), runs the smoke scenario on it
-# and deletes the cluster; Docker is perfrun's own when none answers
-# (scripts/with-docker.sh). Then nothing may be left: no kind cluster, and
-# the host's links, routes, iptables and nftables rules, mounts and kernel
-# settings as they
-# were before (the same checks as the local cluster's test).
+# offline node image (built when missing) and runs the smoke scenario on
+# it; perfrun cluster kind-down deletes the cluster. Docker is perfrun's
+# own when none answers (scripts/with-docker.sh). Then nothing may be left:
+# no kind cluster, and the host's links, routes, iptables and nftables
+# rules, mounts and kernel settings as they were before (the same checks as
+# the local cluster's test).
 set -eu
 results=${1:?usage: kind-smoke.sh RESULTS}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,10 +37,14 @@ status=0
 sh "$here/with-docker.sh" sh -c '
 	"$0" run --provider kind --repo "$1" --k6 "$2" --results "$3" "$1/suites/scenarios/smoke.yaml"
 	s=$?
-	left=$(kind get clusters 2>/dev/null | grep -x perfrun || true)
-	if [ -n "$left" ]; then echo "kind-smoke: the kind cluster perfrun is still there" >&2; kind delete cluster --name perfrun; exit 1; fi
+	# perfrun run leaves the cluster it created up for the next run.
+	"$0" cluster kind-down --source "$1" || s=1
+	if kind get clusters 2>/dev/null | grep -qx perfrun; then
+		echo "kind-smoke: the kind cluster perfrun is still there" >&2
+		exit 1
+	fi
 	exit $s' "$perfrun" "$repo" "$k6" "$results" || status=$?
-echo "kind-smoke: perfrun run on kind exited $status in $(( $(date +%s) - start ))s"
+echo "kind-smoke: perfrun run on kind and kind-down exited $status in $(( $(date +%s) - start ))s"
 snapshot "$base/after"
 for f in link route iptables nft mounts sysctl; do
 	if ! diff -u "$base/before/$f" "$base/after/$f"; then

@@ -115,8 +115,9 @@ type Provider struct {
 	nodeIP  string // the routes' gateway, once routed
 	// sysctls are the host's kernel settings before Ensure created the
 	// cluster: a kind node shares this machine's kernel, and its kubelet
-	// sets some that are not namespaced (local.Sysctls); Teardown puts them
-	// back.
+	// sets some that are not namespaced (local.Sysctls). They are also kept
+	// in hostRecord(), so that Delete in a later process (perfrun cluster
+	// kind-down) puts them back as Teardown does.
 	sysctls map[string]string
 }
 
@@ -212,6 +213,9 @@ func (p *Provider) Ensure(ctx context.Context, log io.Writer) (*cluster.Access, 
 		}
 		p.created = true
 		p.sysctls = local.ReadSysctls()
+		if b, err := json.Marshal(p.sysctls); err == nil {
+			_ = os.WriteFile(p.hostRecord(), b, 0o600)
+		}
 		if _, err := p.o.Run(ctx, p.o.Binary, "create", "cluster", "--name", p.o.Name, "--image", image, "--config", p.o.Config, "--wait", "5m"); err != nil {
 			return nil, fmt.Errorf("creating kind cluster %s: %w", p.o.Name, err)
 		}
@@ -394,6 +398,62 @@ func (p *Provider) restoreSysctls(ctx context.Context, log io.Writer) error {
 		}
 	}
 	p.sysctls = nil
+	if err := os.Remove(p.hostRecord()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// hostRecord is where the host's settings before the cluster are kept.
+func (p *Provider) hostRecord() string { return p.o.Kubeconfig + ".host.json" }
+
+// Delete deletes the kind cluster of the provider's name whoever created
+// it, and undoes on this machine what a provider that created it did: the
+// routes to its node and the kernel settings its kubelet changed (from
+// the record Ensure kept). perfrun run leaves a cluster it created up for
+// the next run; this is its way down (perfrun cluster kind-down).
+func (p *Provider) Delete(ctx context.Context, log io.Writer) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, cidr := range []string{PodCIDR, ServiceCIDR} {
+		out, err := p.o.Run(ctx, "ip", "-o", "route", "show", "to", "root", cidr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reading the routes of %s: %w", cidr, err))
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			// Only the node's route (CIDR via an address of kind's network).
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == cidr && f[1] == "via" {
+				if err := p.privileged(ctx, log, "ip", "route", "del", cidr, "via", f[2]); err != nil {
+					errs = append(errs, fmt.Errorf("removing the route of %s: %w", cidr, err))
+				}
+			}
+		}
+	}
+	p.nodeIP = ""
+	exists, err := p.exists(ctx)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if exists {
+		fmt.Fprintf(log, "deleting kind cluster %s\n", p.o.Name)
+		if _, err := p.o.Run(ctx, p.o.Binary, "delete", "cluster", "--name", p.o.Name); err != nil {
+			errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", p.o.Name, err))
+		}
+	} else {
+		fmt.Fprintf(log, "there is no kind cluster %s\n", p.o.Name)
+	}
+	p.created, p.access = false, nil
+	if p.sysctls == nil {
+		if b, err := os.ReadFile(p.hostRecord()); err == nil {
+			_ = json.Unmarshal(b, &p.sysctls)
+		}
+	}
+	errs = append(errs, p.restoreSysctls(ctx, log))
+	if err := os.Remove(p.o.Kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -2,6 +2,7 @@ package kind
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/perfrun/perfrun/cluster/local"
 	"github.com/perfrun/perfrun/deploy"
 )
 
@@ -291,5 +293,44 @@ func TestImagesHeldByEveryNode(t *testing.T) {
 	f.fail = map[string]bool{"docker exec ci-worker": true}
 	if _, err := p.Images(context.Background()); err == nil || !strings.Contains(err.Error(), "kind node ci-worker: listing images") {
 		t.Errorf("a node that cannot be asked: %v", err)
+	}
+}
+
+// Delete, in a process that did not create the cluster, removes the node's
+// routes (only those), deletes the cluster, and writes back the kernel
+// settings Ensure recorded.
+func TestDeleteUndoesWhatACreatorDid(t *testing.T) {
+	root := true
+	f := &fake{outputs: map[string]string{
+		"ip -o route show to root " + PodCIDR: PodCIDR + " via 198.18.254.2 dev br-1\n198.18.0.0/24 dev perfrun-br0 scope link\n",
+		"kind get clusters":                   "perfrun\n",
+	}}
+	p := newFake(t, f, Options{Root: &root})
+	now := local.ReadSysctls()
+	was, ok := now["vm/overcommit_memory"]
+	if !ok {
+		t.Skip("no /proc/sys/vm/overcommit_memory on this machine: nothing to restore")
+	}
+	record := map[string]string{"vm/overcommit_memory": was + "7"}
+	b, _ := json.Marshal(record)
+	if err := os.WriteFile(p.hostRecord(), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Delete(context.Background(), &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ip -o route show to root " + PodCIDR,
+		"ip route del " + PodCIDR + " via 198.18.254.2",
+		"ip -o route show to root " + ServiceCIDR,
+		"kind get clusters",
+		"kind delete cluster --name perfrun",
+		"sysctl -w vm.overcommit_memory=" + was + "7",
+	}
+	if strings.Join(f.calls, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := os.Stat(p.hostRecord()); !os.IsNotExist(err) {
+		t.Errorf("host record left: %v", err)
 	}
 }

@@ -120,6 +120,7 @@ func newClusterCmd() *cobra.Command {
 	cmd.AddCommand(load)
 	cmd.AddCommand(newKwokCmd(&opts))
 	cmd.AddCommand(newKindImageCmd(&opts))
+	cmd.AddCommand(newKindDownCmd(&opts))
 	return cmd
 }
 
@@ -144,5 +145,28 @@ func newKindImageCmd(opts *local.Options) *cobra.Command {
 	c.Flags().StringVar(&o.Crictl, "crictl", "", "the crictl binary to put in the node (sigs.k8s.io/cri-tools; default: crictl on PATH)")
 	c.Flags().StringVar(&o.KindModule, "kind-module", "", "kind's module folder (default: $GOMODCACHE/sigs.k8s.io/kind@"+kind.KindVersion+")")
 	c.Flags().StringVar(&o.Docker, "docker", "docker", "the docker command (DOCKER_HOST from the environment)")
+	return c
+}
+
+// newKindDownCmd wires `perfrun cluster kind-down`: perfrun run leaves a
+// kind cluster it created up for the next run; this deletes it and puts the
+// machine back (routes, kernel settings).
+func newKindDownCmd(opts *local.Options) *cobra.Command {
+	var o kind.Options
+	c := &cobra.Command{
+		Use:   "kind-down",
+		Short: "Delete the kind cluster perfrun run created, with its routes, and restore the kernel settings its kubelet changed",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o.Repo = opts.SourceDir
+			p, err := kind.New(o)
+			if err != nil {
+				return badInput(fmt.Errorf("--kind-config: %w", err))
+			}
+			return p.Delete(c.Context(), c.OutOrStdout())
+		},
+	}
+	c.Flags().StringVar(&o.Name, "kind-cluster", kind.DefaultName, "the kind cluster's name")
+	c.Flags().StringVar(&o.Binary, "kind", kind.DefaultBinary, "the kind command")
 	return c
 }
