@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -196,7 +197,23 @@ func TestRunInterruptedAndKilled(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		// Teardown waits until no pod of the run is left: a pod a finalizer
+		// holds keeps it waiting.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "held", Namespace: ns, Finalizers: []string{hold}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "perfrun/pause:v1"}}}}
+		// No controller-manager here makes the default service account.
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
+		if _, err := api.Kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("service account in %s: %v", ns, err)
+		}
+		if _, err := api.Kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("holding a pod in %s: %v", ns, err)
+		}
 		t.Cleanup(func() {
+			if p, err := api.Kube.CoreV1().Pods(ns).Get(ctx, "held", metav1.GetOptions{}); err == nil {
+				p.Finalizers = nil
+				_, _ = api.Kube.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{})
+			}
 			n, err := api.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 			if err == nil {
 				n.Finalizers = nil
@@ -205,7 +222,7 @@ func TestRunInterruptedAndKilled(t *testing.T) {
 		})
 		_ = r.cmd.Process.Signal(os.Interrupt)
 		waitPhase(t, r, result.PhaseTeardown)
-		time.Sleep(time.Second) // teardown is waiting on the namespace
+		time.Sleep(time.Second) // teardown is waiting on the held pod
 		_ = r.cmd.Process.Signal(os.Interrupt)
 		code, took := exitWithin(t, r, 2*time.Second)
 		t.Logf("exit %d %v after the second SIGINT", code, took.Round(time.Millisecond))
