@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -277,10 +278,10 @@ func serverSideApply(ctx context.Context, res dynamic.ResourceInterface, o *unst
 func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeout time.Duration) error {
 	var (
 		waiting []string
-		// unschedulable is when each pod was first seen unschedulable, on
-		// this clock (the condition's own time has whole seconds).
-		unschedulable = map[types.UID]time.Time{}
-		fatal         error
+		// seen is when each pod was first seen unschedulable or waiting
+		// on its config.
+		seen  = since{}
+		fatal error
 	)
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		waiting = waiting[:0]
@@ -300,7 +301,7 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 		}
 		// A failed list is waited through too; the timeout still names why.
 		if list, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
-			fatal = stuck(list.Items, unschedulable, time.Now())
+			fatal = stuck(list.Items, seen, time.Now())
 		}
 		return false, fatal
 	})
@@ -320,13 +321,18 @@ func (c *Client) WaitReady(ctx context.Context, ns string, names []string, timeo
 }
 
 // Waiting reasons of a container that will not start however long the
-// wait: the image cannot be had, its name is malformed, its config (a
-// Secret, a ConfigMap key) is missing. Waiting out the readiness timeout on
-// them only hides the reason behind "not ready".
+// wait: the image cannot be had, its name is malformed. Waiting out the
+// readiness timeout on them only hides the reason behind "not ready".
 var cannotStart = map[string]bool{
 	"ErrImagePull": true, "ImagePullBackOff": true, "ErrImageNeverPull": true,
-	"InvalidImageName": true, "CreateContainerConfigError": true,
+	"InvalidImageName": true,
 }
+
+// configError is the reason of a container whose config (a Secret, a
+// ConfigMap or one of their keys) is missing. It is final only after
+// ConfigGrace: a ConfigMap applied beside its pods can reach the kubelet's
+// cache a moment after the pod does, and the kubelet retries by itself.
+const configError = "CreateContainerConfigError"
 
 const (
 	// CrashLoopRestarts is how often a container in CrashLoopBackOff must
@@ -338,30 +344,52 @@ const (
 	// the wait gives up on it: a node still turning Ready, or the pods of
 	// a run just torn down freeing their CPU, clear within it.
 	UnschedulableGrace = 20 * time.Second
+	// ConfigGrace is how long a container may wait on missing config
+	// (configError) before the wait gives up on it.
+	ConfigGrace = 10 * time.Second
 )
+
+// since remembers when a pod was first seen in a state that is final only
+// if it lasts (unschedulable, waiting on its config), on this clock (the
+// conditions' own times have whole seconds).
+type since map[sinceKey]time.Time
+
+type sinceKey struct {
+	pod   types.UID
+	state string
+}
+
+// lasted says how long pod has been in state: since its first sight in
+// prev, or from now on. It records the state in next.
+func lasted(prev, next since, pod types.UID, state string, now time.Time) time.Duration {
+	k := sinceKey{pod, state}
+	first, ok := prev[k]
+	if !ok {
+		first = now
+	}
+	next[k] = first
+	return now.Sub(first)
+}
 
 // stuck is the first pod (by name) that cannot start, as an error naming
 // the pod, its container and the reason and message Kubernetes gives, or
-// nil. unschedulable remembers when each pod was first seen unschedulable
-// (at now); a pod that no longer is is forgotten.
-func stuck(pods []corev1.Pod, unschedulable map[types.UID]time.Time, now time.Time) error {
+// nil. seen remembers when each pod was first seen unschedulable or
+// waiting on its config (at now); a pod that no longer is is forgotten.
+func stuck(pods []corev1.Pod, seen since, now time.Time) error {
 	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	var found []string
-	seen := map[types.UID]bool{}
+	still := since{} // the states found in this look, with their first sight
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil {
 			continue // being replaced: its successor is what counts
 		}
-		seen[p.UID] = true
-		if why := podStuck(&p, unschedulable, now); why != "" {
+		if why := podStuck(&p, seen, still, now); why != "" {
 			found = append(found, why)
 		}
 	}
-	for uid := range unschedulable {
-		if !seen[uid] {
-			delete(unschedulable, uid)
-		}
-	}
+	// Forget what is no longer so: its grace starts again if it comes back.
+	clear(seen)
+	maps.Copy(seen, still)
 	switch len(found) {
 	case 0:
 		return nil
@@ -371,14 +399,18 @@ func stuck(pods []corev1.Pod, unschedulable map[types.UID]time.Time, now time.Ti
 	return fmt.Errorf("%s (and %d more pods that cannot start)", found[0], len(found)-1)
 }
 
-func podStuck(p *corev1.Pod, unschedulable map[types.UID]time.Time, now time.Time) string {
+func podStuck(p *corev1.Pod, prev, next since, now time.Time) string {
 	statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
 	for _, st := range statuses {
 		w := st.State.Waiting
 		if w == nil {
 			continue
 		}
-		if cannotStart[w.Reason] || (w.Reason == "CrashLoopBackOff" && st.RestartCount >= CrashLoopRestarts) {
+		final := cannotStart[w.Reason] || (w.Reason == "CrashLoopBackOff" && st.RestartCount >= CrashLoopRestarts)
+		if w.Reason == configError {
+			final = lasted(prev, next, p.UID, configError+"/"+st.Name, now) >= ConfigGrace
+		}
+		if final {
 			why := fmt.Sprintf("pod %s container %s cannot start: %s", p.Name, st.Name, w.Reason)
 			if w.Message != "" {
 				why += ": " + strings.TrimSpace(w.Message)
@@ -394,20 +426,11 @@ func podStuck(p *corev1.Pod, unschedulable map[types.UID]time.Time, now time.Tim
 		}
 	}
 	for _, cond := range p.Status.Conditions {
-		if cond.Type != corev1.PodScheduled {
+		if cond.Type != corev1.PodScheduled || cond.Status != corev1.ConditionFalse || cond.Reason != corev1.PodReasonUnschedulable {
 			continue
 		}
-		if cond.Status != corev1.ConditionFalse || cond.Reason != corev1.PodReasonUnschedulable {
-			delete(unschedulable, p.UID)
-			return ""
-		}
-		first, ok := unschedulable[p.UID]
-		if !ok {
-			unschedulable[p.UID] = now
-			return ""
-		}
-		if now.Sub(first) >= UnschedulableGrace {
-			return fmt.Sprintf("pod %s cannot be scheduled (for %s): %s", p.Name, now.Sub(first).Round(time.Second), strings.TrimSpace(cond.Message))
+		if d := lasted(prev, next, p.UID, corev1.PodReasonUnschedulable, now); d >= UnschedulableGrace {
+			return fmt.Sprintf("pod %s cannot be scheduled (for %s): %s", p.Name, d.Round(time.Second), strings.TrimSpace(cond.Message))
 		}
 	}
 	return ""

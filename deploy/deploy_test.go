@@ -262,8 +262,6 @@ func TestWaitReadyFailsFast(t *testing.T) {
 			`cannot start: ErrImageNeverPull: Container image "perfrun/listener:v9" is not present`},
 		{"invalid image name", stuckPod("listener-a", waitingStatus("listener", "InvalidImageName", `Failed to apply default image tag "Bad:Name"`, 0)),
 			"container listener cannot start: InvalidImageName"},
-		{"config error", stuckPod("listener-a", waitingStatus("listener", "CreateContainerConfigError", `secret "backend-internal-api" not found`, 0)),
-			`cannot start: CreateContainerConfigError: secret "backend-internal-api" not found`},
 		{"crash loop", func() *corev1.Pod {
 			p := stuckPod("listener-a", waitingStatus("listener", "CrashLoopBackOff", "back-off 40s restarting failed container", CrashLoopRestarts))
 			p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}
@@ -285,11 +283,11 @@ func TestWaitReadyFailsFast(t *testing.T) {
 }
 
 // Restarts below CrashLoopRestarts, a pod being deleted and a pod
-// unschedulable for less than the grace are waited through; one
-// unschedulable past it is not.
+// unschedulable or waiting on its config for less than its grace are
+// waited through; one past it is not.
 func TestStuck(t *testing.T) {
 	now := time.Now()
-	seen := map[types.UID]time.Time{}
+	seen := since{}
 	unsched := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
 		Message: "0/1 nodes are available: 1 Insufficient cpu."}
 	early := stuckPod("worker-a", waitingStatus("worker", "CrashLoopBackOff", "", CrashLoopRestarts-1))
@@ -311,6 +309,29 @@ func TestStuck(t *testing.T) {
 	scheduled := stuckPod("worker-c", nil, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue})
 	if err := stuck([]corev1.Pod{*scheduled}, seen, now.Add(UnschedulableGrace)); err != nil || len(seen) != 0 {
 		t.Fatalf("scheduled: %v, remembered %v", err, seen)
+	}
+	// A ConfigMap applied beside the pod that the kubelet has not seen
+	// yet: waited through for ConfigGrace, final past it.
+	config := stuckPod("listener-a", waitingStatus("listener", "CreateContainerConfigError", `configmap "backend-limits" not found`, 0))
+	config.UID = "config"
+	if err := stuck([]corev1.Pod{*config}, seen, now); err != nil {
+		t.Fatalf("config error at first sight: %v", err)
+	}
+	if err := stuck([]corev1.Pod{*config}, seen, now.Add(ConfigGrace/2)); err != nil {
+		t.Fatalf("config error within the grace: %v", err)
+	}
+	err = stuck([]corev1.Pod{*config}, seen, now.Add(ConfigGrace))
+	if err == nil || !strings.Contains(err.Error(), `pod listener-a container listener cannot start: CreateContainerConfigError: configmap "backend-limits" not found`) {
+		t.Fatalf("config error past the grace: %v", err)
+	}
+	// The config came: forgotten, its grace starts again.
+	started := stuckPod("listener-a", nil)
+	started.UID = "config"
+	if err := stuck([]corev1.Pod{*started}, seen, now.Add(ConfigGrace)); err != nil || len(seen) != 0 {
+		t.Fatalf("started: %v, remembered %v", err, seen)
+	}
+	if err := stuck([]corev1.Pod{*config}, seen, now.Add(2*ConfigGrace)); err != nil {
+		t.Fatalf("config error again, at first sight: %v", err)
 	}
 	two := []corev1.Pod{*stuckPod("b", waitingStatus("c", "ErrImagePull", "", 0)), *stuckPod("a", waitingStatus("c", "ErrImagePull", "", 0))}
 	if err := stuck(two, seen, now); err == nil || !strings.HasPrefix(err.Error(), "pod a container c") || !strings.Contains(err.Error(), "(and 1 more pods that cannot start)") {
