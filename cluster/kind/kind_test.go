@@ -334,3 +334,29 @@ func TestDeleteUndoesWhatACreatorDid(t *testing.T) {
 		t.Errorf("host record left: %v", err)
 	}
 }
+
+// The kind config names the node image's patches directory, and every patch
+// is one kubeadm applies: a known target and a type it reads, JSON patches
+// that parse.
+func TestControlPlanePatches(t *testing.T) {
+	cfg, err := os.ReadFile(filepath.Join(repoRoot(t), DefaultConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), "directory: "+PatchesDir) {
+		t.Errorf("%s does not name the patches directory %s", DefaultConfig, PatchesDir)
+	}
+	targets := map[string]bool{"etcd": true, "kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "kubeletconfiguration": true, "corednsdeployment": true}
+	for name, body := range ControlPlanePatches() {
+		target, rest, ok := strings.Cut(strings.TrimSuffix(name, ".yaml"), "+")
+		if !ok || !targets[target] || (rest != "json" && rest != "strategic" && rest != "merge") {
+			t.Errorf("patch %s: not target+json|strategic|merge.yaml with a kubeadm target", name)
+		}
+		if rest == "json" {
+			var ops []map[string]any
+			if err := json.Unmarshal([]byte(body), &ops); err != nil || len(ops) == 0 {
+				t.Errorf("patch %s: %v (%d operations)", name, err, len(ops))
+			}
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,8 +36,12 @@ const (
 	// NodeImageRepo is the node image's name; NodeImageRef gives its tag.
 	NodeImageRepo = "perfrun/kind-node"
 	// NodeImageStamp names the recipe below; change it with the recipe
-	// (what the scripts and the tools' stamps say is in the tag already).
-	NodeImageStamp = "p2"
+	// (what the scripts, the patches and the tools' stamps say is in the
+	// tag already).
+	NodeImageStamp = "p3"
+	// PatchesDir is the node's kubeadm patches directory (nodeFiles), which
+	// the kind config's InitConfiguration names.
+	PatchesDir = "/kind/perfrun-patches"
 	// EtcdImage and CoreDNSImage are what the kind config's kubeadm patch
 	// names (ClusterConfiguration etcd.local and dns): kubeadm's defaults
 	// (etcd 3.6.6-0, CoreDNS v1.13.1) would claim versions these are not.
@@ -83,6 +88,15 @@ func NodeImageRef(repo string) (string, error) {
 	fmt.Fprintln(h, NodeImageStamp, KindVersion)
 	for _, t := range []gotool.Tool{tool("kubernetes"), tool("etcd"), tool("coredns"), KubeadmTool} {
 		fmt.Fprintln(h, t.Name, t.Version, t.Stamp, t.LDFlags)
+	}
+	patches := ControlPlanePatches()
+	names := make([]string, 0, len(patches))
+	for n := range patches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintln(h, n, patches[n])
 	}
 	for _, s := range []string{"kind-rootfs.sh", "kind-node.sh"} {
 		b, err := os.ReadFile(filepath.Join(repo, "scripts", s))
@@ -274,6 +288,9 @@ WantedBy=multi-user.target
 	if err := os.WriteFile(filepath.Join(root, "etc", "cni", "net.d", "10-perfrun.conflist"), []byte(cni), 0o644); err != nil {
 		return err
 	}
+	if err := writePatches(filepath.Join(root, strings.TrimPrefix(PatchesDir, "/"))); err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(root, "etc", "containerd", "config.toml")
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -285,6 +302,43 @@ WantedBy=multi-user.target
 	}
 	cfg = []byte(strings.Replace(string(cfg), kindPause, `sandbox_image = "`+PauseImage+`"`, 1))
 	return os.WriteFile(cfgPath, cfg, 0o644)
+}
+
+// ControlPlanePatches are kubeadm patches (target+type.yaml) that make the
+// kind node schedule like the local cluster, whose control plane runs as
+// processes beside the kubelet and requests nothing. kubeadm's static pods
+// request 650m of CPU (kube-apiserver 250m, controller-manager 200m,
+// scheduler 100m, etcd 100m) and its two CoreDNS replicas 200m more: on a
+// 2-core machine that is 850m of a node whose allocatable is the machine,
+// and a scenario sized for the local cluster (core-utilization: listener
+// 750m, worker 100m, Redis 500m) cannot be scheduled. The requests only
+// steer the scheduler (none of these has a limit), so dropping them changes
+// where pods fit, not how the control plane runs. One CoreDNS replica: one
+// node.
+func ControlPlanePatches() map[string]string {
+	return map[string]string{
+		"kube-apiserver+json.yaml":          dropRequests,
+		"kube-controller-manager+json.yaml": dropRequests,
+		"kube-scheduler+json.yaml":          dropRequests,
+		"etcd+json.yaml":                    dropRequests,
+		"corednsdeployment+strategic.yaml":  "spec:\n  replicas: 1\n",
+	}
+}
+
+// dropRequests removes the first container's resources (kubeadm's static
+// pods have one container, with requests and no limits).
+const dropRequests = `[{"op": "remove", "path": "/spec/containers/0/resources"}]` + "\n"
+
+func writePatches(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, body := range ControlPlanePatches() {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("kind node image: kubeadm patch %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // kubeProxyFiles are kube-proxy and the nft it runs (Debian's, the node's
