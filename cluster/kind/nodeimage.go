@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,12 +91,7 @@ func NodeImageRef(repo string) (string, error) {
 		fmt.Fprintln(h, t.Name, t.Version, t.Stamp, t.LDFlags)
 	}
 	patches := ControlPlanePatches()
-	names := make([]string, 0, len(patches))
-	for n := range patches {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(patches)) {
 		fmt.Fprintln(h, n, patches[n])
 	}
 	for _, s := range []string{"kind-rootfs.sh", "kind-node.sh"} {
