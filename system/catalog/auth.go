@@ -57,69 +57,205 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	args := make([]any, 0, 4+len(usage.Periods))
 	args = append(args, req.ServiceID, req.ServiceToken, req.UserKey, req.AppID)
 	args = append(args, boxedStamps(req.At)...)
-	res, err := authScript.Run(ctx, s.rdb, nil, args...).Slice()
+	raw, err := authScript.Run(ctx, s.rdb, nil, args...).Text()
 	if err != nil {
 		return nil, fmt.Errorf("loading service %s for authorization: %w", req.ServiceID, err)
 	}
-	if len(res) != 9 {
-		return nil, fmt.Errorf("loading service %s: unexpected reply of %d parts", req.ServiceID, len(res))
-	}
-	snap := &Snapshot{}
-	if f := strs(res[0], 3); f[0] != "" {
-		snap.Service = &Service{ID: req.ServiceID, ProviderKey: f[0], State: f[1], BackendVersion: f[2]}
-	}
-	if n, _ := res[1].(int64); n == 1 {
-		snap.TokenValid = true
-	}
-	aid, _ := res[2].(string)
-	if snap.Service != nil && UserKeyMode(snap.Service.BackendVersion) {
-		snap.UserKeyAppID = aid
-	}
-	if app, _ := res[3].([]any); len(app) == 0 {
-		return snap, nil
-	}
-	f := strs(res[3], 4)
-	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: f[0], PlanID: f[1], PlanName: f[2], RedirectURL: f[3]}
-	snap.AppKeys = stringList(res[4])
-	names := pairs(res[5])
-	snap.Metrics = Metrics{NameByID: names, Parent: pairs(res[6]), IDByName: make(map[string]string, len(names))}
-	for id, n := range names {
-		snap.Metrics.IDByName[n] = id
-	}
-	snap.Limits = parseLimits(pairs(res[7]))
-	sortLimits(snap)
-	// The script reads the usage of the limited periods only; the others
-	// are left out of the map (a lookup there reads 0).
-	per, _ := res[8].([]any)
-	snap.Usage = make(map[usage.Period]map[string]int64, len(snap.Limits))
-	for i, p := range usage.Periods {
-		if i >= len(per) {
-			break
-		}
-		xs, _ := per[i].([]any)
-		if len(xs) < 2 {
-			continue
-		}
-		m := make(map[string]int64, len(xs)/2)
-		for j := 0; j+1 < len(xs); j += 2 {
-			k, _ := xs[j].(string)
-			v, _ := xs[j+1].(string)
-			n, _ := strconv.ParseInt(v, 10, 64)
-			m[k] = n
-		}
-		snap.Usage[p] = m
+	snap, err := readAuthReply(raw, req)
+	if err != nil {
+		return nil, fmt.Errorf("loading service %s: auth.lua's reply: %w", req.ServiceID, err)
 	}
 	return snap, nil
 }
 
-// strs reads an HMGET reply from a script: n values, "" for those missing.
-func strs(v any, n int) []string {
-	xs, _ := v.([]any)
+// readAuthReply decodes auth.lua's reply, one string of nine parts in the
+// script's encoding: a string is <length>:<bytes>, a missing value ~, a
+// list *<count>: and its elements. The strings it keeps are slices of raw,
+// so a field costs no allocation of its own.
+func readAuthReply(raw string, req AuthRequest) (*Snapshot, error) {
+	r := authReply{s: raw}
+	snap := &Snapshot{}
+	svc := r.fixed(3)
+	tok, _ := r.str()
+	aid, _ := r.str()
+	app := r.fixed(4)
+	if r.err != nil {
+		return nil, r.err
+	}
+	if svc != nil && svc[0] != "" {
+		snap.Service = &Service{ID: req.ServiceID, ProviderKey: svc[0], State: svc[1], BackendVersion: svc[2]}
+	}
+	snap.TokenValid = tok == "1"
+	if snap.Service != nil && UserKeyMode(snap.Service.BackendVersion) {
+		snap.UserKeyAppID = aid
+	}
+	if app == nil {
+		// no application: the rest are empty lists
+		for i := 0; i < 5; i++ {
+			r.skipList()
+		}
+		return snap, r.end()
+	}
+	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: app[0], PlanID: app[1], PlanName: app[2], RedirectURL: app[3]}
+	snap.AppKeys = r.strings()
+	names := r.pairs()
+	snap.Metrics = Metrics{NameByID: names, Parent: r.pairs(), IDByName: make(map[string]string, len(names))}
+	for id, n := range names {
+		snap.Metrics.IDByName[n] = id
+	}
+	snap.Limits = parseLimits(r.pairs())
+	sortLimits(snap)
+	// The script reads the usage of the limited periods only; the others
+	// are empty lists, left out of the map (a lookup there reads 0).
+	periods := r.list()
+	snap.Usage = make(map[usage.Period]map[string]int64, len(snap.Limits))
+	for i := 0; i < periods && r.err == nil; i++ {
+		n := r.list()
+		if n < 2 || i >= len(usage.Periods) {
+			r.skip(n)
+			continue
+		}
+		m := make(map[string]int64, n/2)
+		for j := 0; j+1 < n; j += 2 {
+			k, _ := r.str()
+			v, _ := r.str()
+			x, _ := strconv.ParseInt(v, 10, 64)
+			m[k] = x
+		}
+		r.skip(n % 2)
+		snap.Usage[usage.Periods[i]] = m
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// authReply reads auth.lua's encoding from the front of s. The first error
+// sticks, and every read after it returns zero values.
+type authReply struct {
+	s   string
+	err error
+	at  int // bytes read, for the error
+}
+
+func (r *authReply) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("malformed at byte %d: %s", r.at, what)
+	}
+	r.s = ""
+}
+
+func (r *authReply) advance(n int) {
+	r.s, r.at = r.s[n:], r.at+n
+}
+
+// number reads the decimal before a ':' and the ':'.
+func (r *authReply) number() int {
+	i := strings.IndexByte(r.s, ':')
+	if i <= 0 || i > 10 {
+		r.fail("no length")
+		return 0
+	}
+	n, err := strconv.Atoi(r.s[:i])
+	if err != nil || n < 0 {
+		r.fail("bad length " + strconv.Quote(r.s[:i]))
+		return 0
+	}
+	r.advance(i + 1)
+	return n
+}
+
+// str reads one string; ok is false for a missing value.
+func (r *authReply) str() (v string, ok bool) {
+	if r.err != nil {
+		return "", false
+	}
+	if strings.HasPrefix(r.s, "~") {
+		r.advance(1)
+		return "", false
+	}
+	n := r.number()
+	if r.err != nil {
+		return "", false
+	}
+	if n > len(r.s) {
+		r.fail("string past the end")
+		return "", false
+	}
+	v = r.s[:n]
+	r.advance(n)
+	return v, true
+}
+
+// list reads a list's header and returns its count.
+func (r *authReply) list() int {
+	if r.err != nil {
+		return 0
+	}
+	if !strings.HasPrefix(r.s, "*") {
+		r.fail("want a list")
+		return 0
+	}
+	r.advance(1)
+	return r.number()
+}
+
+// skip reads n strings and drops them.
+func (r *authReply) skip(n int) {
+	for ; n > 0 && r.err == nil; n-- {
+		r.str()
+	}
+}
+
+func (r *authReply) skipList() { r.skip(r.list()) }
+
+// fixed reads an HMGET reply of n fields ("" for those missing); nil for
+// the empty list the script gives for "not there".
+func (r *authReply) fixed(n int) []string {
+	c := r.list()
+	if c == 0 {
+		return nil
+	}
 	out := make([]string, n)
-	for i := 0; i < n && i < len(xs); i++ {
-		out[i], _ = xs[i].(string)
+	for i := 0; i < c; i++ {
+		v, _ := r.str()
+		if i < n {
+			out[i] = v
+		}
 	}
 	return out
+}
+
+func (r *authReply) strings() []string {
+	c := r.list()
+	out := make([]string, 0, c)
+	for i := 0; i < c; i++ {
+		if v, ok := r.str(); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// pairs reads a flat HGETALL reply into a map.
+func (r *authReply) pairs() map[string]string {
+	c := r.list()
+	m := make(map[string]string, c/2)
+	for i := 0; i+1 < c; i += 2 {
+		k, _ := r.str()
+		m[k], _ = r.str()
+	}
+	r.skip(c % 2)
+	return m
+}
+
+// end checks that the reply held nothing after its nine parts.
+func (r *authReply) end() error {
+	if r.err == nil && r.s != "" {
+		r.fail(fmt.Sprintf("%d bytes after the reply", len(r.s)))
+	}
+	return r.err
 }
 
 // boxed holds the period stamps of one minute as script arguments, so
@@ -153,27 +289,4 @@ func sortLimits(snap *Snapshot) {
 		}
 		return periodIndex(a.Period) < periodIndex(b.Period)
 	})
-}
-
-// pairs turns a flat HGETALL reply from a script into a map.
-func pairs(v any) map[string]string {
-	xs, _ := v.([]any)
-	m := make(map[string]string, len(xs)/2)
-	for i := 0; i+1 < len(xs); i += 2 {
-		k, _ := xs[i].(string)
-		val, _ := xs[i+1].(string)
-		m[k] = val
-	}
-	return m
-}
-
-func stringList(v any) []string {
-	xs, _ := v.([]any)
-	out := make([]string, 0, len(xs))
-	for _, x := range xs {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
