@@ -150,7 +150,7 @@ test-dashboards: k6 cluster-tools
 test-run-panels:
 	cd dashboards/check && PERFRUN_RESULT=$(abspath $(RESULT)) $(GO) test -tags cluster -count=1 -v -timeout 5m -run '^TestRunPanelsHaveData$$' .
 
-# fuzz runs each fuzz target for FUZZTIME (two targets: twice that in all).
+# fuzz runs each fuzz target for FUZZTIME (three targets: three times that in all).
 # New inputs are minimized for at most FUZZMINIMIZE: the scenario decoder's
 # seeds are whole scenario files, and Go's default (60s per input) would
 # spend a short run minimizing instead of fuzzing.
@@ -161,6 +161,7 @@ FUZZMINIMIZE ?= 2s
 fuzz:
 	bash scripts/fuzz.sh ./system/apisonator FuzzParseTransaction $(FUZZTIME) $(FUZZMINIMIZE)
 	bash scripts/fuzz.sh ./scenario FuzzParse $(FUZZTIME) $(FUZZMINIMIZE)
+	bash scripts/fuzz.sh ./system/catalog FuzzReadAuthReply $(FUZZTIME) $(FUZZMINIMIZE)
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -68,15 +68,17 @@ func (s *Store) LoadAuth(ctx context.Context, req AuthRequest) (*Snapshot, error
 	return snap, nil
 }
 
-// readAuthReply decodes auth.lua's reply, one string of nine parts in the
-// script's encoding: a string is <length>:<bytes>, a missing value ~, a
-// list *<count>: and its elements. The strings it keeps are slices of raw,
+// readAuthReply decodes auth.lua's reply: its nine parts packed by
+// cmsgpack, one MessagePack string. The strings it keeps are slices of raw,
 // so a field costs no allocation of its own.
 func readAuthReply(raw string, req AuthRequest) (*Snapshot, error) {
 	r := authReply{s: raw}
+	if n := r.list(); n != 9 && r.err == nil {
+		return nil, fmt.Errorf("%d parts, want 9", n)
+	}
 	snap := &Snapshot{}
 	svc := r.fixed(3)
-	tok, _ := r.str()
+	tok := r.integer()
 	aid, _ := r.str()
 	app := r.fixed(4)
 	if r.err != nil {
@@ -85,7 +87,7 @@ func readAuthReply(raw string, req AuthRequest) (*Snapshot, error) {
 	if svc != nil && svc[0] != "" {
 		snap.Service = &Service{ID: req.ServiceID, ProviderKey: svc[0], State: svc[1], BackendVersion: svc[2]}
 	}
-	snap.TokenValid = tok == "1"
+	snap.TokenValid = tok == 1
 	if snap.Service != nil && UserKeyMode(snap.Service.BackendVersion) {
 		snap.UserKeyAppID = aid
 	}
@@ -94,7 +96,10 @@ func readAuthReply(raw string, req AuthRequest) (*Snapshot, error) {
 		for i := 0; i < 5; i++ {
 			r.skipList()
 		}
-		return snap, r.end()
+		if err := r.end(); err != nil {
+			return nil, err
+		}
+		return snap, nil
 	}
 	snap.App = &Application{ServiceID: req.ServiceID, ID: aid, State: app[0], PlanID: app[1], PlanName: app[2], RedirectURL: app[3]}
 	snap.AppKeys = r.strings()
@@ -131,8 +136,10 @@ func readAuthReply(raw string, req AuthRequest) (*Snapshot, error) {
 	return snap, nil
 }
 
-// authReply reads auth.lua's encoding from the front of s. The first error
-// sticks, and every read after it returns zero values.
+// authReply reads the MessagePack that cmsgpack writes for auth.lua's
+// values from the front of s: arrays, strings, nil and false (what HMGET
+// gives for a missing field) and integers. The first error sticks, and
+// every read after it returns zero values.
 type authReply struct {
 	s   string
 	err error
@@ -146,59 +153,118 @@ func (r *authReply) fail(what string) {
 	r.s = ""
 }
 
-func (r *authReply) advance(n int) {
+// take returns the next n bytes.
+func (r *authReply) take(n int) string {
+	if n < 0 || n > len(r.s) {
+		r.fail(fmt.Sprintf("%d bytes wanted, %d left", n, len(r.s)))
+		return ""
+	}
+	v := r.s[:n]
 	r.s, r.at = r.s[n:], r.at+n
+	return v
 }
 
-// number reads the decimal before a ':' and the ':'.
-func (r *authReply) number() int {
-	i := strings.IndexByte(r.s, ':')
-	if i <= 0 || i > 10 {
-		r.fail("no length")
+// uint reads a big-endian unsigned integer of n bytes.
+func (r *authReply) uint(n int) uint64 {
+	b := r.take(n)
+	var v uint64
+	for i := 0; i < len(b); i++ {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+// head reads one type byte; ok is false at the end or after an error.
+func (r *authReply) head() (byte, bool) {
+	if r.err != nil {
+		return 0, false
+	}
+	if r.s == "" {
+		r.fail("reply ends early")
+		return 0, false
+	}
+	return r.take(1)[0], true
+}
+
+// length reads the 1, 2 or 4 byte length the type byte says.
+func (r *authReply) length(n int) int {
+	v := r.uint(n)
+	if v > uint64(len(r.s)) && r.err == nil {
+		r.fail(fmt.Sprintf("length %d past the end", v))
 		return 0
 	}
-	n, err := strconv.Atoi(r.s[:i])
-	if err != nil || n < 0 {
-		r.fail("bad length " + strconv.Quote(r.s[:i]))
+	return int(v)
+}
+
+// str reads one string; ok is false for nil or false (a missing value).
+func (r *authReply) str() (v string, ok bool) {
+	b, ok := r.head()
+	if !ok {
+		return "", false
+	}
+	switch {
+	case b >= 0xa0 && b <= 0xbf: // fixstr
+		return r.take(int(b & 0x1f)), r.err == nil
+	case b == 0xd9 || b == 0xc4: // str8, bin8
+		return r.take(r.length(1)), r.err == nil
+	case b == 0xda || b == 0xc5: // str16, bin16
+		return r.take(r.length(2)), r.err == nil
+	case b == 0xdb || b == 0xc6: // str32, bin32
+		return r.take(r.length(4)), r.err == nil
+	case b == 0xc0 || b == 0xc2: // nil, false
+		return "", false
+	}
+	r.fail(fmt.Sprintf("type 0x%02x where a string was expected", b))
+	return "", false
+}
+
+// list reads an array's header and returns its count.
+func (r *authReply) list() int {
+	b, ok := r.head()
+	if !ok {
 		return 0
 	}
-	r.advance(i + 1)
+	var n int
+	switch {
+	case b >= 0x90 && b <= 0x9f: // fixarray
+		n = int(b & 0x0f)
+	case b == 0xdc:
+		n = int(r.uint(2))
+	case b == 0xdd:
+		n = int(r.uint(4))
+	default:
+		r.fail(fmt.Sprintf("type 0x%02x where an array was expected", b))
+		return 0
+	}
+	// every element takes at least one byte
+	if n > len(r.s) {
+		r.fail(fmt.Sprintf("array of %d past the end", n))
+		return 0
+	}
 	return n
 }
 
-// str reads one string; ok is false for a missing value.
-func (r *authReply) str() (v string, ok bool) {
-	if r.err != nil {
-		return "", false
-	}
-	if strings.HasPrefix(r.s, "~") {
-		r.advance(1)
-		return "", false
-	}
-	n := r.number()
-	if r.err != nil {
-		return "", false
-	}
-	if n > len(r.s) {
-		r.fail("string past the end")
-		return "", false
-	}
-	v = r.s[:n]
-	r.advance(n)
-	return v, true
-}
-
-// list reads a list's header and returns its count.
-func (r *authReply) list() int {
-	if r.err != nil {
+// integer reads a MessagePack integer.
+func (r *authReply) integer() int64 {
+	b, ok := r.head()
+	if !ok {
 		return 0
 	}
-	if !strings.HasPrefix(r.s, "*") {
-		r.fail("want a list")
-		return 0
+	switch {
+	case b <= 0x7f:
+		return int64(b)
+	case b >= 0xe0:
+		return int64(int8(b))
+	case b >= 0xcc && b <= 0xcf: // uint8..uint64
+		return int64(r.uint(1 << (b - 0xcc)))
+	case b >= 0xd0 && b <= 0xd3: // int8..int64
+		n := 1 << (b - 0xd0)
+		v := r.uint(n)
+		shift := 64 - 8*n
+		return int64(v<<shift) >> shift
 	}
-	r.advance(1)
-	return r.number()
+	r.fail(fmt.Sprintf("type 0x%02x where an integer was expected", b))
+	return 0
 }
 
 // skip reads n strings and drops them.
@@ -211,7 +277,7 @@ func (r *authReply) skip(n int) {
 func (r *authReply) skipList() { r.skip(r.list()) }
 
 // fixed reads an HMGET reply of n fields ("" for those missing); nil for
-// the empty list the script gives for "not there".
+// the empty array the script gives for "not there".
 func (r *authReply) fixed(n int) []string {
 	c := r.list()
 	if c == 0 {

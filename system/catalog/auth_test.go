@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,30 +8,41 @@ import (
 	"github.com/perfrun/perfrun/system/usage"
 )
 
-// enc writes auth.lua's encoding, as the script does.
+// enc packs values as cmsgpack does for auth.lua's reply: one array of
+// the parts; false for a missing value, as Redis hands nil to Lua.
 func enc(parts ...any) string {
-	var b strings.Builder
+	var b []byte
 	var put func(v any)
 	put = func(v any) {
 		switch x := v.(type) {
 		case nil:
-			b.WriteString("~")
+			b = append(b, 0xc2)
+		case int:
+			b = append(b, byte(x)) // positive fixint
 		case string:
-			b.WriteString(itoa(len(x)) + ":" + x)
+			switch {
+			case len(x) < 32:
+				b = append(b, 0xa0|byte(len(x)))
+			case len(x) < 256:
+				b = append(b, 0xd9, byte(len(x)))
+			default:
+				b = append(b, 0xda, byte(len(x)>>8), byte(len(x)))
+			}
+			b = append(b, x...)
 		case []any:
-			b.WriteString("*" + itoa(len(x)) + ":")
+			if len(x) < 16 {
+				b = append(b, 0x90|byte(len(x)))
+			} else {
+				b = append(b, 0xdc, byte(len(x)>>8), byte(len(x)))
+			}
 			for _, e := range x {
 				put(e)
 			}
 		}
 	}
-	for _, p := range parts {
-		put(p)
-	}
-	return b.String()
+	put(parts)
+	return string(b)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestReadAuthReply(t *testing.T) {
 	req := AuthRequest{ServiceID: "s1", At: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)}
@@ -42,9 +52,9 @@ func TestReadAuthReply(t *testing.T) {
 	}
 	use[0] = []any{"hits", "7", "search", "3"}
 	raw := enc(
-		[]any{"pk1", nil, "2"}, "1", "a1",
+		[]any{"pk1", nil, "2"}, 1, "a1",
 		[]any{"active", "p1", "basic", nil},
-		[]any{"k:1", "k2"},
+		[]any{"k:1", strings.Repeat("k", 300)},
 		[]any{"m1", "hits", "m2", "search"},
 		[]any{"m2", "m1"},
 		[]any{"m2/" + string(usage.Periods[0]), "100"},
@@ -63,7 +73,7 @@ func TestReadAuthReply(t *testing.T) {
 	if snap.App == nil || snap.App.ID != "a1" || snap.App.PlanName != "basic" || snap.App.RedirectURL != "" {
 		t.Errorf("app = %+v", snap.App)
 	}
-	if strings.Join(snap.AppKeys, ",") != "k:1,k2" {
+	if len(snap.AppKeys) != 2 || snap.AppKeys[0] != "k:1" || len(snap.AppKeys[1]) != 300 {
 		t.Errorf("keys = %q", snap.AppKeys)
 	}
 	if snap.Metrics.IDByName["search"] != "m2" || snap.Metrics.Parent["m2"] != "m1" {
@@ -80,24 +90,38 @@ func TestReadAuthReply(t *testing.T) {
 	}
 
 	// no service, no application: what the script's early return gives
-	snap, err = readAuthReply(enc([]any{}, "0", "", []any{}, []any{}, []any{}, []any{}, []any{}, []any{}), req)
+	snap, err = readAuthReply(enc([]any{}, 0, "", []any{}, []any{}, []any{}, []any{}, []any{}, []any{}), req)
 	if err != nil || snap.Service != nil || snap.App != nil || snap.TokenValid {
 		t.Errorf("missing service: %+v, %v", snap, err)
 	}
 
 	for name, bad := range map[string]string{
-		"empty":     "",
-		"truncated": raw[:len(raw)-3],
-		"trailing":  raw + "1:x",
-		"length":    "*3:9:pk1",
-		"no colon":  "*3",
-		"negative":  "*-1:",
-		"not list":  enc("x"),
+		"empty":       "",
+		"truncated":   raw[:len(raw)-3],
+		"trailing":    raw + "\xa1x",
+		"short array": "\x93\x90\x00",
+		"not array":   "\xa3abc",
+		"long string": "\x99\x93\xdb\xff\xff\xff\xffpk",
+		"huge array":  "\x99\xdd\xff\xff\xff\xff",
+		"float token": "\x99\x90\xcb",
 	} {
 		if _, err := readAuthReply(bad, req); err == nil {
 			t.Errorf("%s: no error", name)
-		} else if !strings.Contains(err.Error(), "malformed at byte") {
+		} else if !strings.Contains(err.Error(), "malformed at byte") && !strings.Contains(err.Error(), "want 9") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+// FuzzReadAuthReply: any bytes give a snapshot or an error, never a panic
+// or a read past the reply.
+func FuzzReadAuthReply(f *testing.F) {
+	f.Add(enc([]any{"pk1", nil, "2"}, 1, "a1", []any{"active", "p1", "basic", nil}, []any{"k"}, []any{"m1", "hits"}, []any{}, []any{"m1/minute", "5"}, []any{[]any{"hits", "3"}}))
+	f.Add(enc([]any{}, 0, "", []any{}, []any{}, []any{}, []any{}, []any{}, []any{}))
+	f.Fuzz(func(t *testing.T, raw string) {
+		snap, err := readAuthReply(raw, AuthRequest{ServiceID: "s1"})
+		if (snap == nil) == (err == nil) {
+			t.Fatalf("snapshot %v with error %v", snap, err)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,7 +28,9 @@ type Server struct {
 // Client returns a new client for the server, closed when the test ends.
 func (s *Server) Client(t testing.TB) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, PoolSize: 64})
+	opt := &redis.Options{Addr: s.Addr, PoolSize: 64}
+	redisopt.Apply(opt) // as the programs dial
+	c := redis.NewClient(opt)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/controller"
@@ -125,7 +126,7 @@ func run(args []string) error {
 		return badInput{fmt.Errorf("-start-delay: %v, want zero or a positive duration", *startDelay)}
 	}
 
-	opts, err := redis.ParseURL(*redisURL)
+	opts, err := redisopt.ParseURL(*redisURL)
 	if err != nil {
 		return badInput{fmt.Errorf("-redis: %w", err)}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/perfrun/perfrun/system/listener"
 	"github.com/perfrun/perfrun/system/ops"
 	"github.com/perfrun/perfrun/system/queue"
+	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/perfrun/perfrun/system/usage"
 	"github.com/redis/go-redis/v9"
 )
@@ -73,7 +74,7 @@ func run() error {
 	if *cpuThreshold < 0 {
 		return fmt.Errorf("-ready-cpu-threshold: must be >= 0, got %v", *cpuThreshold)
 	}
-	opt, err := redis.ParseURL(*redisURL)
+	opt, err := redisopt.ParseURL(*redisURL)
 	if err != nil {
 		return fmt.Errorf("-redis: %w", err)
 	}

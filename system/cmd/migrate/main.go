@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/migration"
@@ -64,7 +65,7 @@ func run(args []string, stdout io.Writer) (int, error) {
 	case *maxDur < 0:
 		return 2, fmt.Errorf("-max-duration: must not be negative, got %v", *maxDur)
 	}
-	opt, err := redis.ParseURL(*redisURL)
+	opt, err := redisopt.ParseURL(*redisURL)
 	if err != nil {
 		return 2, fmt.Errorf("-redis: %w", err)
 	}

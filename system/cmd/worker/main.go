@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/ops"
@@ -54,7 +55,7 @@ func run(args []string) (int, error) {
 	if err != nil {
 		return 2, fmt.Errorf("-queue: %w", err)
 	}
-	opt, err := redis.ParseURL(*redisURL)
+	opt, err := redisopt.ParseURL(*redisURL)
 	if err != nil {
 		return 2, fmt.Errorf("-redis: %w", err)
 	}
