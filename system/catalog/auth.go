@@ -186,16 +186,6 @@ func (r *authReply) head() (byte, bool) {
 	return r.take(1)[0], true
 }
 
-// length reads the 1, 2 or 4 byte length the type byte says.
-func (r *authReply) length(n int) int {
-	v := r.uint(n)
-	if v > uint64(len(r.s)) && r.err == nil {
-		r.fail(fmt.Sprintf("length %d past the end", v))
-		return 0
-	}
-	return int(v)
-}
-
 // str reads one string; ok is false for nil or false (a missing value).
 func (r *authReply) str() (v string, ok bool) {
 	b, ok := r.head()
@@ -206,11 +196,11 @@ func (r *authReply) str() (v string, ok bool) {
 	case b >= 0xa0 && b <= 0xbf: // fixstr
 		return r.take(int(b & 0x1f)), r.err == nil
 	case b == 0xd9 || b == 0xc4: // str8, bin8
-		return r.take(r.length(1)), r.err == nil
+		return r.take(int(r.uint(1))), r.err == nil
 	case b == 0xda || b == 0xc5: // str16, bin16
-		return r.take(r.length(2)), r.err == nil
+		return r.take(int(r.uint(2))), r.err == nil
 	case b == 0xdb || b == 0xc6: // str32, bin32
-		return r.take(r.length(4)), r.err == nil
+		return r.take(int(r.uint(4))), r.err == nil
 	case b == 0xc0 || b == 0xc2: // nil, false
 		return "", false
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // ParseURL reads a redis:// URL (redis.ParseURL) and, for a plain TCP or
-// unix connection, dials with Dial.
+// unix connection, dials with dial.
 func ParseURL(url string) (*redis.Options, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -24,7 +24,7 @@ func ParseURL(url string) (*redis.Options, error) {
 	return opt, nil
 }
 
-// Apply sets opt's Dialer to Dial unless opt already has one or speaks TLS
+// Apply sets opt's Dialer to dial unless opt already has one or speaks TLS
 // (go-redis's own dialer does the handshake, and a TLS connection is not
 // peeked anyway).
 func Apply(opt *redis.Options) {
@@ -37,11 +37,11 @@ func Apply(opt *redis.Options) {
 	}
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}
 	opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return Dial(ctx, d, network, addr)
+		return dial(ctx, d, network, addr)
 	}
 }
 
-// Dial connects with d and hands go-redis a connection that hides its file
+// dial connects with d and hands go-redis a connection that hides its file
 // descriptor. Why: go-redis's pool checks every connection it hands out
 // with a non-blocking recvfrom(MSG_PEEK) on the socket (pool.connCheck),
 // one system call per command, about 6% of an authrep's CPU in
@@ -50,7 +50,7 @@ func Apply(opt *redis.Options) {
 // closed while it sat in the pool, then fails on its first command instead,
 // before the server has read it, and go-redis retries that command on a new
 // connection (TestDeadConnectionRetried).
-func Dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+func dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("dialing redis at %s: %w", addr, err)

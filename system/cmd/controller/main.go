@@ -19,11 +19,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/controller"
 	"github.com/perfrun/perfrun/system/ops"
+	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/perfrun/perfrun/system/sharding"
 )
 

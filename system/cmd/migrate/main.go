@@ -21,10 +21,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/perfrun/perfrun/system/redisopt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/perfrun/perfrun/system/migration"
+	"github.com/perfrun/perfrun/system/redisopt"
 
 	"github.com/perfrun/perfrun/system/ops"
 )
